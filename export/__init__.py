@@ -1,0 +1,1 @@
+"""export: SavedModel / TF Serving, TFLite and inference runtimes."""

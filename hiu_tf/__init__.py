@@ -1,0 +1,1 @@
+"""hiu_tf: the HIU-DMTL network, targets, losses, metrics, data and visualisation."""

@@ -1,0 +1,1 @@
+"""training: experiments, model.fit, callbacks and evaluation."""
