@@ -8,6 +8,9 @@ Each dataset reader declares its own order here and maps to this one.
 
 from __future__ import annotations
 
+# [16 MANO joints + 5 tips] -> canonical order; defined with the hand model (mano_tf).
+from mano_tf.hand_model import MANO_TO_CANONICAL as MANO_TO_CANONICAL
+
 NUM_KEYPOINTS = 21
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
 
@@ -33,8 +36,6 @@ FINGERTIPS = (4, 8, 12, 16, 20)
 # The middle finger's MCP -> PIP bone: the reference bone of the hand3d (RHD/STB) protocol.
 REFERENCE_BONE = (9, 10)
 
-# [16 MANO joints + 5 tips (thumb, index, middle, ring, pinky)] -> canonical order.
-MANO_TO_CANONICAL = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)
 
 # RHD (lmb-freiburg/hand3d): wrist, then each finger tip -> MCP (thumb, index, middle, ring,
 # pinky). canonical[i] = rhd[RHD_TO_CANONICAL[i]].

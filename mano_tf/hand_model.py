@@ -33,6 +33,9 @@ NUM_POSE_FEATURES = (NUM_JOINTS - 1) * 9  # 135
 MANO_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
 # smplx / HaMeR fingertip vertex ids of the right MANO mesh: thumb, index, middle, ring, pinky.
 MANO_TIP_VERTEX_IDS = (744, 320, 443, 554, 671)
+# [16 MANO joints + 5 tips (thumb, index, middle, ring, pinky)] -> the canonical 21
+# keypoints of REFERENCES.md: canonical[i] = mano_with_tips[MANO_TO_CANONICAL[i]].
+MANO_TO_CANONICAL = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)
 NPZ_FORMAT_VERSION = 1
 
 
