@@ -153,6 +153,48 @@ _ARRAY_FIELDS = (
 _FIELD_DTYPES = {"faces": np.int32, "parents": np.int32, "tip_vertex_ids": np.int32}
 
 
+def mirror_hand_model(model: HandModel) -> HandModel:
+    """The mirror image of a hand model (right <-> left) through the plane x = 0.
+
+    With `M = diag(-1, 1, 1)`, the mirrored model posed with the mirrored pose
+    (axis-angle `(x, y, z) -> (x, -y, -z)` per joint, global orientation
+    included) and the same betas gives exactly the mirror `M v` of the original
+    model's vertices and joints:
+
+    * `v_template`, `shapedirs`: x negated.
+    * `faces`: winding reversed, so that they stay counter-clockwise from outside.
+    * `posedirs`: a pose feature `(R - I)[i, j]` becomes that of `M R M`, which is
+      `s_i s_j (R - I)[i, j]` with `s = (-1, 1, 1)`; the displacement's x is negated
+      too, so entry `(v, c, 9 k + 3 i + j)` is multiplied by `s_c s_i s_j`.
+    * `hands_components`, `hands_mean`: `(x, y, z) -> (x, -y, -z)` per joint.
+    * `J_regressor`, `weights`, `parents`, `tip_vertex_ids`: unchanged.
+
+    Args:
+        model: a right or left hand model.
+
+    Returns:
+        The model of the other side; its name records the mirroring.
+    """
+    s = np.array([-1.0, 1.0, 1.0])
+    feature_sign = np.tile(np.outer(s, s).reshape(-1), NUM_JOINTS - 1)  # [135]
+    aa_sign = np.tile(np.array([1.0, -1.0, -1.0]), (NUM_JOINTS - 1))  # [45]
+    side = "left" if model.side == "right" else "right"
+    return HandModel(
+        v_template=model.v_template * s,
+        faces=model.faces[:, ::-1],
+        shapedirs=model.shapedirs * s[None, :, None],
+        posedirs=model.posedirs * s[None, :, None] * feature_sign[None, None, :],
+        J_regressor=model.J_regressor,
+        weights=model.weights,
+        parents=model.parents,
+        hands_components=model.hands_components * aa_sign[None, :],
+        hands_mean=model.hands_mean * aa_sign,
+        tip_vertex_ids=model.tip_vertex_ids,
+        side=side,
+        name=f"{model.name}, mirrored to {side}",
+    )
+
+
 def _validate(model: HandModel) -> None:
     """Checks shapes and values; raises HandModelError naming the field."""
     v = model.v_template.shape[0] if model.v_template.ndim == 2 else -1
