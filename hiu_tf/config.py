@@ -1,0 +1,661 @@
+"""Experiment configuration: a tree of dataclasses, YAML in and out, `--set` overrides.
+
+An `ExperimentConfig` holds five sections:
+
+    model   ModelConfig   the network (stacks, width, tasks, TAM, hand model, camera)
+    data    DataConfig    sources and their mixing weights, crop and heat-map sizes
+    loss    LossConfig    one weight per loss term
+    train   TrainConfig   AdamW, schedule, mixed precision, XLA, distribution
+    export  ExportConfig  quantisation and serving choices
+
+Configs are resolved in this order (as in tensorflow/models): a named preset
+(`hiu_tf.presets.preset(name)`), then a YAML file (`load_config(path, base=...)`;
+it may set only some fields), then `apply_overrides(cfg, ["model.width=96", ...])`.
+
+Every section validates itself on construction, so an invalid config cannot
+exist; errors are `ConfigError` and name the dotted field and the value, e.g.
+"model.num_stacks must be one of (1, 2, 4, 8). Received: model.num_stacks=3".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import types
+import typing
+from typing import Any, ClassVar
+
+import yaml
+
+from hiu_tf.errors import UserError
+
+TASKS = ("heatmap", "mask", "pof")
+NUM_STACKS_CHOICES = (1, 2, 4, 8)
+ROTATIONS = ("axis_angle", "6d")
+FOCAL_MODES = ("fixed", "predicted")
+NORMS = ("batch", "group")
+BLOCK_TYPES = ("basic", "bottleneck", "inverted")
+ACTIVATIONS = ("relu", "relu6", "swish", "gelu")
+OPTIMIZERS = ("adamw",)
+LR_SCHEDULES = ("cosine", "constant")
+DISTRIBUTE = ("default", "mirrored", "multi_worker")
+MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
+QUANTIZATIONS = ("none", "fp16", "dynamic_int8", "full_int8")
+
+
+class ConfigError(UserError, ValueError):
+    """An invalid config value, an unknown key or a malformed override."""
+
+
+def _fail(field: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"{field} {expected}. Received: {field}={value!r}")
+
+
+def _one_of(section: str, name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise _fail(f"{section}.{name}", value, f"must be one of {choices}")
+
+
+def _positive(section: str, name: str, value: float, allow_zero: bool = False) -> None:
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise _fail(f"{section}.{name}", value, "must be >= 0" if allow_zero else "must be > 0")
+
+
+# --------------------------------------------------------------------------- base
+
+
+class _Section:
+    """Type checking and coercion shared by the config dataclasses."""
+
+    SECTION: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            name = f"{self.SECTION}.{f.name}" if self.SECTION else f.name
+            value = _coerce(getattr(self, f.name), hints[f.name], name)
+            object.__setattr__(self, f.name, value)
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks values; raises `ConfigError` naming the field and the value."""
+
+
+def _coerce(value: Any, tp: Any, name: str) -> Any:
+    """Checks `value` against the annotation `tp`, converting lists to tuples, ints to floats."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        errors = []
+        for a in inner:
+            try:
+                return _coerce(value, a, name)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise _fail(name, value, "must be a mapping")
+        return _from_dict(tp, value, name)
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise _fail(name, value, "must be a list")
+        item_tp = args[0]
+        return tuple(_coerce(v, item_tp, f"{name}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(name, value, "must be a mapping")
+        return {
+            _coerce(k, args[0], name): _coerce(v, args[1], f"{name}.{k}") for k, v in value.items()
+        }
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(name, value, "must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(name, value, "must be an integer")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _fail(name, value, "must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(name, value, "must be a string")
+        return value
+    raise TypeError(f"unsupported config annotation {tp!r} for {name}")
+
+
+def _from_dict(cls: type, data: dict, prefix: str) -> Any:
+    valid = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in valid:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(f"unknown config key {where!r}; valid keys: {', '.join(valid)}")
+    return cls(**data)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(_Section):
+    """The network: stem, `num_stacks` MTL blocks, the shared regressor head, MANO, camera.
+
+    Attributes:
+        num_stacks: MTL blocks in the cascade (paper Tables 2/3: 1, 2, 4, 8).
+        width: channels C of the encoder, the task features and the fused (TAM) features.
+        stem_width: output channels of the stem (two 7x7 stride-2 convolutions).
+        separable_stem: make the stem's second 7x7 convolution depthwise-separable.
+        input_size: side S of the square input crop in pixels; maps are S/4 (default 256 -> 64).
+        encoder_levels: stride-2 downsamplings inside each encoder (U-shaped: the decoders
+            upsample back to S/4 with skip connections).
+        blocks_per_level: residual blocks at each encoder level.
+        block_type: "basic" (two 3x3 convs), "bottleneck" (1x1, 3x3, 1x1) or "inverted"
+            (MobileNetV2: 1x1 expand, 3x3 depthwise, 1x1 project).
+        expansion: channel expansion of "inverted" blocks (bottleneck ratio of "bottleneck").
+        norm: "batch" (BatchNormalization) or "group" (GroupNormalization).
+        norm_groups: groups of GroupNormalization (must divide every normalised width).
+        activation: activation after each normalisation.
+        tasks: the backbone's tasks, a non-empty subset of ("heatmap", "mask", "pof").
+        use_tam: fuse the task features with the task attention module (paper Fig. 3);
+            false = the paper's "no TAM" baseline, concatenation + 3x3 conv (Table 5).
+            With a single task there is nothing to fuse: its features pass unchanged.
+        tam_reduction: reduction ratio r of the TAM's hidden FC layer (N*C/r units).
+        mesh_head: build the regressor head, MANO, the camera and the renderer.
+        head_width: channels of the regressor head's convolutions and hidden FC layer.
+        head_downsamples: stride-2 convolutions of the regressor head before pooling.
+        regress_every_stack: also run the shared regressor head (and MANO) on every
+            intermediate stack and output `stack{i}_*` mesh outputs (paper Table 3).
+        hand_model: "open:right" / "open:left" (the project's open model) or a MANO file.
+        use_pca: MANO pose as PCA coefficients (a `ManoLayer` option).
+        num_pca_comps: PCA coefficients when `use_pca`.
+        flat_hand_mean: the zero pose is the flat hand (no `hands_mean`).
+        rotation: representation the head predicts for joint and global rotations.
+        focal_mode: "fixed" (f from `focal_length_norm`) or "predicted" (a learned
+            multiplicative correction around it).
+        focal_length_norm: focal length in units of the crop side: f_px = value * S.
+        hand_size_m: typical hand extent (metres), with `hand_fill` sets the initial depth.
+        hand_fill: fraction of the crop that the hand spans at initialisation.
+        render_mask: render the soft silhouette of the mesh at heat-map resolution.
+        render_sigma: width of the silhouette's soft edges, in heat-map pixels
+            (`mano_tf.render.silhouette.sigma_from_pixels`).
+    """
+
+    SECTION: ClassVar[str] = "model"
+
+    num_stacks: int = 4
+    width: int = 128
+    stem_width: int = 64
+    separable_stem: bool = False
+    input_size: int = 256
+    encoder_levels: int = 3
+    blocks_per_level: int = 1
+    block_type: str = "bottleneck"
+    expansion: int = 2
+    norm: str = "batch"
+    norm_groups: int = 8
+    activation: str = "relu"
+    tasks: tuple[str, ...] = TASKS
+    use_tam: bool = True
+    tam_reduction: int = 4
+    mesh_head: bool = True
+    head_width: int = 128
+    head_downsamples: int = 3
+    regress_every_stack: bool = False
+    hand_model: str = "open:right"
+    use_pca: bool = False
+    num_pca_comps: int = 45
+    flat_hand_mean: bool = True
+    rotation: str = "6d"
+    focal_mode: str = "fixed"
+    focal_length_norm: float = 2.0
+    hand_size_m: float = 0.2
+    hand_fill: float = 0.8
+    render_mask: bool = True
+    render_sigma: float = 1.0
+
+    def validate(self) -> None:
+        s = self.SECTION
+        _one_of(s, "num_stacks", self.num_stacks, NUM_STACKS_CHOICES)
+        for name in ("width", "stem_width", "head_width", "tam_reduction", "expansion"):
+            if getattr(self, name) < 1:
+                raise _fail(f"{s}.{name}", getattr(self, name), "must be >= 1")
+        if self.input_size < 32:
+            raise _fail(f"{s}.input_size", self.input_size, "must be >= 32")
+        for name, low in (("encoder_levels", 0), ("blocks_per_level", 1), ("head_downsamples", 0)):
+            if getattr(self, name) < low:
+                raise _fail(f"{s}.{name}", getattr(self, name), f"must be >= {low}")
+        divisor = 4 * 2**self.encoder_levels
+        if self.input_size % divisor:
+            raise _fail(
+                f"{s}.input_size",
+                self.input_size,
+                f"must be divisible by 4 * 2**encoder_levels = {divisor}",
+            )
+        _one_of(s, "block_type", self.block_type, BLOCK_TYPES)
+        _one_of(s, "norm", self.norm, NORMS)
+        _one_of(s, "activation", self.activation, ACTIVATIONS)
+        if self.norm == "group":
+            for name in ("width", "stem_width", "head_width"):
+                if getattr(self, name) % self.norm_groups:
+                    raise _fail(
+                        f"{s}.{name}",
+                        getattr(self, name),
+                        f"must be divisible by model.norm_groups={self.norm_groups}",
+                    )
+        if not self.tasks or len(set(self.tasks)) != len(self.tasks):
+            raise _fail(f"{s}.tasks", list(self.tasks), f"must be a non-empty subset of {TASKS}")
+        for task in self.tasks:
+            if task not in TASKS:
+                raise _fail(
+                    f"{s}.tasks", list(self.tasks), f"must be a non-empty subset of {TASKS}"
+                )
+        # Keep one canonical order so that equal task sets give equal configs and layers.
+        object.__setattr__(self, "tasks", tuple(t for t in TASKS if t in self.tasks))
+        if not self.hand_model or (
+            self.hand_model.startswith("open:")
+            and self.hand_model not in ("open:right", "open:left")
+        ):
+            raise _fail(
+                f"{s}.hand_model", self.hand_model, "must be 'open:right', 'open:left' or a path"
+            )
+        if not 1 <= self.num_pca_comps <= 45:
+            raise _fail(f"{s}.num_pca_comps", self.num_pca_comps, "must be in [1, 45]")
+        if self.use_pca and self.rotation != "axis_angle":
+            raise _fail(
+                f"{s}.rotation",
+                self.rotation,
+                "must be 'axis_angle' when model.use_pca=true (PCA coefficients are axis-angle)",
+            )
+        _one_of(s, "rotation", self.rotation, ROTATIONS)
+        _one_of(s, "focal_mode", self.focal_mode, FOCAL_MODES)
+        for name in ("focal_length_norm", "hand_size_m", "render_sigma"):
+            _positive(s, name, getattr(self, name))
+        if not 0 < self.hand_fill <= 1:
+            raise _fail(f"{s}.hand_fill", self.hand_fill, "must be in (0, 1]")
+
+    @property
+    def heatmap_size(self) -> int:
+        """Side of the heat-map, mask and POF maps: input_size / 4."""
+        return self.input_size // 4
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceConfig(_Section):
+    """One data source and its mixing weight.
+
+    Attributes:
+        name: reader name, e.g. "synthetic", "freihand", "rhd", "stb", "panoptic",
+            "coco_hand", "folder" (unlabelled images).
+        path: dataset root or TFRecord pattern; None for generated data.
+        weight: relative sampling weight (normalised over all sources).
+        split: which split to read.
+    """
+
+    SECTION: ClassVar[str] = "data.sources[]"
+
+    name: str = "synthetic"
+    path: str | None = None
+    weight: float = 1.0
+    split: str = "train"
+
+    def validate(self) -> None:
+        if not self.name:
+            raise _fail("data.sources[].name", self.name, "must be a non-empty string")
+        _positive(self.SECTION, "weight", self.weight, allow_zero=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(_Section):
+    """Input pipeline.
+
+    Attributes:
+        sources: training sources with mixing weights.
+        eval_sources: sources for evaluation (weights ignored).
+        input_size: crop side in pixels; None = `model.input_size` (if set, must agree).
+        heatmap_size: heat-map side; None = `model.input_size // 4` (if set, must agree).
+        heatmap_sigma: standard deviation of the Gaussian heat-maps, heat-map pixels.
+        pof_half_width: half-thickness of a bone in the POF, heat-map pixels
+            (`hiu_tf.targets.make_targets`).
+        batch_size: global batch size (split across replicas).
+        shuffle_buffer: examples in the shuffle buffer.
+        augment: apply geometric and colour augmentation to training data.
+        cache: cache decoded examples in memory (small data sets only).
+    """
+
+    SECTION: ClassVar[str] = "data"
+
+    sources: tuple[SourceConfig, ...] = (SourceConfig(),)
+    eval_sources: tuple[SourceConfig, ...] = ()
+    input_size: int | None = None
+    heatmap_size: int | None = None
+    heatmap_sigma: float = 2.0
+    pof_half_width: float = 1.0
+    batch_size: int = 32
+    shuffle_buffer: int = 1000
+    augment: bool = True
+    cache: bool = False
+
+    def validate(self) -> None:
+        s = self.SECTION
+        if not self.sources:
+            raise _fail(f"{s}.sources", [], "must list at least one source")
+        if sum(src.weight for src in self.sources) <= 0:
+            raise _fail(
+                f"{s}.sources", [src.weight for src in self.sources], "weights must sum to > 0"
+            )
+        for name in ("input_size", "heatmap_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise _fail(f"{s}.{name}", getattr(self, name), "must be >= 1 or null")
+        for name in ("heatmap_sigma", "pof_half_width"):
+            _positive(s, name, getattr(self, name))
+        if self.batch_size < 1:
+            raise _fail(f"{s}.batch_size", self.batch_size, "must be >= 1")
+        if self.shuffle_buffer < 0:
+            raise _fail(f"{s}.shuffle_buffer", self.shuffle_buffer, "must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig(_Section):
+    """Loss weights (0 switches a term off). Combined in one place by the training code.
+
+    Attributes:
+        heatmap: heat-maps of every stack (L_hm).
+        pof: part orientation fields of every stack (L_pof).
+        mask: segmentation cross-entropy of every stack (L_seg).
+        bone_3d: orientation of the regressed 3D bones vs. ground truth (L_3d).
+        reproj_2d: re-projected 2D joints vs. ground truth (L_2d).
+        render_mask: rendered silhouette vs. ground-truth mask (L_mask).
+        ssl_mask: rendered silhouette vs. the backbone's predicted mask (self-supervised).
+        ssl_2d: re-projected joints vs. soft-argmax of the heat-maps (self-supervised, Eq. 1).
+        pose_prior: L2 prior on the MANO pose.
+        shape_prior: L2 prior on the MANO shape.
+    """
+
+    SECTION: ClassVar[str] = "loss"
+
+    heatmap: float = 1.0
+    pof: float = 1.0
+    mask: float = 1.0
+    bone_3d: float = 1.0
+    reproj_2d: float = 1.0
+    render_mask: float = 1.0
+    ssl_mask: float = 0.1
+    ssl_2d: float = 0.1
+    pose_prior: float = 0.001
+    shape_prior: float = 0.001
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            _positive(self.SECTION, f.name, getattr(self, f.name), allow_zero=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_Section):
+    """Optimisation and runtime.
+
+    Attributes:
+        optimizer: "adamw" (keras.optimizers.AdamW).
+        learning_rate: peak learning rate.
+        weight_decay: decoupled weight decay of AdamW.
+        lr_schedule: "cosine" (decay to 0 after warm-up) or "constant".
+        warmup_steps: linear warm-up steps.
+        epochs: training epochs.
+        steps_per_epoch: steps per epoch; None = one pass over finite data.
+        clipnorm: clip each gradient to this norm; None = no clipping.
+        mixed_precision: the Keras dtype policy of the model, set by the entry point:
+            "none" (float32), "mixed_float16" (float16 compute, dynamic loss scaling by
+            the automatic `keras.optimizers.LossScaleOptimizer`; for GPUs) or
+            "mixed_bfloat16" (bfloat16 compute, no loss scaling; TPUs, recent GPUs and
+            CPUs). `false` / `true` are still accepted and mean "none" /
+            "mixed_float16".
+        jit_compile: compile the train step with XLA.
+        distribute: "default", "mirrored" or "multi_worker" (reads TF_CONFIG).
+        seed: random seed set by the entry point.
+    """
+
+    SECTION: ClassVar[str] = "train"
+
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 500
+    epochs: int = 100
+    steps_per_epoch: int | None = None
+    clipnorm: float | None = 1.0
+    mixed_precision: bool | str = "none"
+    jit_compile: bool = False
+    distribute: str = "default"
+    seed: int = 0
+
+    def validate(self) -> None:
+        s = self.SECTION
+        _one_of(s, "optimizer", self.optimizer, OPTIMIZERS)
+        _one_of(s, "lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _one_of(s, "distribute", self.distribute, DISTRIBUTE)
+        if isinstance(self.mixed_precision, bool):  # the old boolean form
+            object.__setattr__(
+                self, "mixed_precision", "mixed_float16" if self.mixed_precision else "none"
+            )
+        _one_of(s, "mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _positive(s, "learning_rate", self.learning_rate)
+        _positive(s, "weight_decay", self.weight_decay, allow_zero=True)
+        if self.clipnorm is not None:
+            _positive(s, "clipnorm", self.clipnorm)
+        if self.warmup_steps < 0:
+            raise _fail(f"{s}.warmup_steps", self.warmup_steps, "must be >= 0")
+        if self.epochs < 1:
+            raise _fail(f"{s}.epochs", self.epochs, "must be >= 1")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise _fail(f"{s}.steps_per_epoch", self.steps_per_epoch, "must be >= 1 or null")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig(_Section):
+    """Export choices.
+
+    Attributes:
+        quantization: "none", "fp16", "dynamic_int8" or "full_int8" (TFLite).
+        representative_samples: images drawn from the input pipeline for full int8.
+        float_tail: keep soft-argmax, MANO and projection in float32 when quantising.
+        include_renderer: export the silhouette renderer (usually training-only).
+        bytes_signature: add a SavedModel signature on encoded image bytes.
+        version: version folder of the SavedModel for TF Serving.
+    """
+
+    SECTION: ClassVar[str] = "export"
+
+    quantization: str = "none"
+    representative_samples: int = 100
+    float_tail: bool = True
+    include_renderer: bool = False
+    bytes_signature: bool = True
+    version: int = 1
+
+    def validate(self) -> None:
+        s = self.SECTION
+        _one_of(s, "quantization", self.quantization, QUANTIZATIONS)
+        if self.representative_samples < 1:
+            raise _fail(f"{s}.representative_samples", self.representative_samples, "must be >= 1")
+        if self.version < 1:
+            raise _fail(f"{s}.version", self.version, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig(_Section):
+    """The whole experiment.
+
+    Attributes:
+        name: a short name (the preset's, or your own).
+        description: free text.
+        model, data, loss, train, export: the sections.
+    """
+
+    SECTION: ClassVar[str] = ""
+
+    name: str = "custom"
+    description: str = ""
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+    def validate(self) -> None:
+        if self.data.input_size is not None and self.data.input_size != self.model.input_size:
+            raise _fail(
+                "data.input_size",
+                self.data.input_size,
+                f"must be null or equal model.input_size={self.model.input_size}",
+            )
+        if self.data.heatmap_size is not None and self.data.heatmap_size != self.heatmap_size:
+            raise _fail(
+                "data.heatmap_size",
+                self.data.heatmap_size,
+                f"must be null or equal model.input_size // 4 = {self.heatmap_size}",
+            )
+
+    @property
+    def input_size(self) -> int:
+        """The crop side in pixels (from the model; `data.input_size` may only repeat it)."""
+        return self.model.input_size
+
+    @property
+    def heatmap_size(self) -> int:
+        """The heat-map side in pixels (input_size / 4)."""
+        return self.model.heatmap_size
+
+
+# --------------------------------------------------------------------------- dict / YAML
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Returns a config (any section) as nested dicts/lists of plain values."""
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple | list):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(cfg)
+
+
+def config_from_dict(
+    data: dict[str, Any], base: ExperimentConfig | None = None
+) -> ExperimentConfig:
+    """Builds an `ExperimentConfig` from a (possibly partial) nested dict over `base`.
+
+    Keys that are absent keep `base`'s values (defaults when `base` is None); lists
+    (e.g. `data.sources`) are replaced whole.
+
+    Raises:
+        ConfigError: unknown keys (the message lists the valid ones) or invalid values.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping. Received: {type(data).__name__}")
+    merged = _merge(config_to_dict(base or ExperimentConfig()), data, "")
+    return _from_dict(ExperimentConfig, merged, "")
+
+
+def _merge(base: dict, update: dict, prefix: str) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if key not in base:
+            raise ConfigError(
+                f"unknown config key {where!r}; valid keys: {', '.join(map(str, base))}"
+            )
+        if isinstance(base[key], dict) and isinstance(value, dict):
+            out[key] = _merge(base[key], value, where)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | os.PathLike, base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """Reads a YAML config over `base` (defaults when None).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ConfigError: malformed YAML, unknown keys or invalid values.
+    """
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    try:
+        return config_from_dict(data or {}, base)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for mappings, flow style for lists of scalars ("tasks: [heatmap, mask]")."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flow = all(not isinstance(v, dict | list) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def save_config(cfg: ExperimentConfig, path: str | os.PathLike, header: str = "") -> None:
+    """Writes the full config as YAML (every field, so the file reproduces the run)."""
+    text = yaml.dump(config_to_dict(cfg), Dumper=_Dumper, sort_keys=False, width=100)
+    if header:
+        text = "".join(f"# {line}\n" for line in header.splitlines()) + text
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def apply_overrides(
+    cfg: ExperimentConfig, overrides: list[str] | tuple[str, ...]
+) -> ExperimentConfig:
+    """Applies `--set` overrides such as "model.num_stacks=2" or "model.tasks=[heatmap, mask]".
+
+    Values are parsed as YAML (numbers, true/false, null, [lists], {mappings}).
+
+    Raises:
+        ConfigError: a malformed override, an unknown key (listing the valid ones) or an
+            invalid value.
+    """
+    data: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"an override must look like section.field=value. Received: {item!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"cannot parse the value of {key!r} as YAML: {text!r}") from e
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with an earlier one")
+        node[parts[-1]] = value
+    return config_from_dict(data, cfg)

@@ -1,0 +1,96 @@
+"""`Stem`: two 7x7 stride-2 convolutions (paper Sec. 3.1, "Stem Module")."""
+
+from __future__ import annotations
+
+import keras
+
+from hiu_tf.layers._common import ACTIVATIONS, NORMS, check_choice, check_positive_int
+from hiu_tf.layers.conv_norm_act import ConvNormAct
+
+
+@keras.saving.register_keras_serializable(package="hiu_tf")
+class Stem(keras.layers.Layer):
+    """Two 7x7 stride-2 conv-norm-act layers: input `S` -> feature maps `S / 4`.
+
+    With `separable=True` the second convolution is depthwise-separable (a 7x7
+    stride-2 depthwise conv-norm-act, then a 1x1 conv-norm-act), for phone-class
+    models; the first stays a full convolution (it sees only 3 channels).
+
+    Shapes: `[B, S, S, 3]` -> `[B, S/4, S/4, filters]`.
+
+    Args:
+        filters: output channels.
+        mid_filters: channels after the first convolution; None = `filters // 2`.
+        separable: make the second convolution depthwise-separable.
+        norm: "batch" or "group".
+        norm_groups: groups of GroupNormalization.
+        activation: activation function name.
+        **kwargs: base layer arguments.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        mid_filters: int | None = None,
+        separable: bool = False,
+        norm: str = "batch",
+        norm_groups: int = 8,
+        activation: str = "relu",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int("filters", filters)
+        if mid_filters is not None:
+            check_positive_int("mid_filters", mid_filters)
+        check_choice("norm", norm, NORMS)
+        check_positive_int("norm_groups", norm_groups)
+        check_choice("activation", activation, ACTIVATIONS)
+        self.filters = filters
+        self.mid_filters = mid_filters
+        self.separable = separable
+        self.norm = norm
+        self.norm_groups = norm_groups
+        self.activation = activation
+        mid = mid_filters or max(1, filters // 2)
+        common = dict(
+            norm=norm, norm_groups=norm_groups, activation=activation, dtype=self.dtype_policy
+        )
+        self.convs = [ConvNormAct(mid, 7, strides=2, name="conv1", **common)]
+        if separable:
+            self.convs += [
+                ConvNormAct(None, 7, strides=2, depthwise=True, name="conv2_dw", **common),
+                ConvNormAct(filters, 1, name="conv2_pw", **common),
+            ]
+        else:
+            self.convs += [ConvNormAct(filters, 7, strides=2, name="conv2", **common)]
+
+    def build(self, input_shape):
+        shape = input_shape
+        for conv in self.convs:
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for conv in self.convs:
+            x = conv(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape
+        for conv in self.convs:
+            shape = conv.compute_output_shape(shape)
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            mid_filters=self.mid_filters,
+            separable=self.separable,
+            norm=self.norm,
+            norm_groups=self.norm_groups,
+            activation=self.activation,
+        )
+        return config

@@ -1,0 +1,119 @@
+"""`TaskDecoder`: one task's decoder in an MTL block (heat-maps, mask or POF)."""
+
+from __future__ import annotations
+
+import keras
+
+from hiu_tf.layers._common import (
+    ACTIVATIONS,
+    BLOCK_TYPES,
+    NORMS,
+    check_choice,
+    check_positive_int,
+    shape_list,
+)
+from hiu_tf.layers.residual_block import ResidualBlock
+
+
+@keras.saving.register_keras_serializable(package="hiu_tf")
+class TaskDecoder(keras.layers.Layer):
+    """Decodes the encoder's pyramid into task features and the task's prediction.
+
+    From the coarsest level up: nearest 2x upsampling, addition of the encoder's
+    map at that level (a skip connection), one residual block. With a one-level
+    pyramid there is a single residual block. A linear 1x1 convolution turns the
+    task features into the prediction (in the compute dtype; `HIUModel` casts its
+    outputs to float32).
+
+    Shapes: a list of maps `[B, H / 2^l, W / 2^l, C]`, l = 0..L ->
+    `(features [B, H, W, filters], prediction [B, H, W, out_channels])`.
+
+    Args:
+        filters: channels of the task features (must equal the pyramid's C when L > 0).
+        out_channels: channels of the prediction (21 heat-maps, 1 mask logit, 60 POF).
+        block_type, expansion, norm, norm_groups, activation: see `ResidualBlock`.
+        **kwargs: base layer arguments.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        out_channels: int,
+        block_type: str = "bottleneck",
+        expansion: int = 2,
+        norm: str = "batch",
+        norm_groups: int = 8,
+        activation: str = "relu",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int("filters", filters)
+        check_positive_int("out_channels", out_channels)
+        check_choice("block_type", block_type, BLOCK_TYPES)
+        check_positive_int("expansion", expansion)
+        check_choice("norm", norm, NORMS)
+        check_positive_int("norm_groups", norm_groups)
+        check_choice("activation", activation, ACTIVATIONS)
+        self.filters = filters
+        self.out_channels = out_channels
+        self.block_type = block_type
+        self.expansion = expansion
+        self.norm = norm
+        self.norm_groups = norm_groups
+        self.activation = activation
+        self.upsample = keras.layers.UpSampling2D(2, name="upsample", dtype=self.dtype_policy)
+        self.blocks = []
+        self.predict = keras.layers.Conv2D(out_channels, 1, name="predict", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        shapes = shape_list(input_shape, "TaskDecoder", "encoder feature maps")
+        if len(shapes) > 1 and any(s[-1] != self.filters for s in shapes):
+            raise ValueError(
+                "TaskDecoder expects every pyramid level to have `filters` channels. "
+                f"Received: filters={self.filters}, shapes={shapes}"
+            )
+        self.blocks = [
+            ResidualBlock(
+                self.filters,
+                block_type=self.block_type,
+                expansion=self.expansion,
+                norm=self.norm,
+                norm_groups=self.norm_groups,
+                activation=self.activation,
+                name=f"block{level}",
+                dtype=self.dtype_policy,
+            )
+            for level in range(max(1, len(shapes) - 1))
+        ]
+        for level, block in enumerate(self.blocks):
+            block.build(shapes[level])
+        self.predict.build(shapes[0][:3] + (self.filters,))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        pyramid = list(inputs)
+        if len(pyramid) == 1:
+            x = self.blocks[0](pyramid[0], training=training)
+        else:
+            x = pyramid[-1]
+            for level in reversed(range(len(pyramid) - 1)):
+                x = self.upsample(x) + pyramid[level]
+                x = self.blocks[level](x, training=training)
+        return x, self.predict(x)
+
+    def compute_output_shape(self, input_shape):
+        base = tuple(list(input_shape)[0])[:3]
+        return base + (self.filters,), base + (self.out_channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            out_channels=self.out_channels,
+            block_type=self.block_type,
+            expansion=self.expansion,
+            norm=self.norm,
+            norm_groups=self.norm_groups,
+            activation=self.activation,
+        )
+        return config

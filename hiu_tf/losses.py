@@ -1,0 +1,573 @@
+"""The training objective of HIU-DMTL (paper §3.3), masked by per-sample label flags.
+
+A batch may mix fully labelled, 2D-only, mask-only and unlabelled images
+(`hiu_tf.data.schema`: missing labels are zeros with their flag off). Every
+supervised term is a *masked mean*: the sum of the per-element errors of the
+labelled elements divided by their number, with `divide_no_nan`, so a term whose
+flag is off for the whole batch is exactly 0 with zero gradients (never NaN),
+and a term's value does not depend on how many unlabelled samples share the batch.
+
+Terms (keys of `total_loss`'s dict; each has the weight of the same name in
+`hiu_tf.config.LossConfig`, 0 switches it off):
+
+Backbone, on every stack and averaged over the stacks (so the scale does not
+grow with `num_stacks`):
+
+    heatmap      pixel-mean squared error of each keypoint's heat-map, averaged over
+                 the labelled maps (`keypoint_visible * has_2d`).
+    pof          pixel-mean squared error of each POF channel, weighted by
+                 `pof_weight` (`hiu_tf.targets.part_orientation_fields`). As the paper
+                 says, the POF exploits 2D-only samples: `pof_weight` turns on a
+                 bone's x, y channels with `has_2d` (both joints labelled) and its z
+                 channel only with `has_3d` as well.
+    mask         pixel-mean sigmoid cross-entropy of the mask logits vs `mask_small`
+                 (`has_mask`).
+
+Regressor (the mesh branch; with `regress_every_stack` also averaged over the
+stacks that regress a mesh):
+
+    bone_3d      1 - cos(angle) between each predicted and ground-truth 3D bone
+                 (`hiu_tf.keypoints.BONES`, unit vectors), mean over bones (`has_3d`).
+                 Scale-free: it supervises orientation only, as in the paper.
+    reproj_2d    mean absolute error of the re-projected keypoints `keypoints_px`
+                 vs the labels, in units of the crop side S (per coordinate;
+                 `keypoint_visible * has_2d`).
+    render_mask  pixel-mean squared error of the rendered soft silhouette vs
+                 `mask_small` (`has_mask`).
+
+Self-supervised consistency (every sample, labelled or not):
+
+    ssl_mask     pixel-mean squared error of the rendered silhouette vs the
+                 backbone's mask, `sigmoid(stack{N}_mask_logits)`.
+    ssl_2d       mean absolute error (units of S) of the re-projected keypoints vs
+                 the soft-argmax of the last stack's heat-maps (paper Eq. 1,
+                 `keypoints_px_heatmap`).
+
+Which side learns: in both consistency terms the **backbone's prediction is the
+teacher** and gets `tf.stop_gradient`; only the mesh side (rendered mask,
+re-projected joints) receives this gradient. The backbone's heat-maps and masks
+are supervised densely on every stack and are the more accurate predictions,
+above all early in training when the mesh is still far off; letting the mesh
+pull them towards itself (on unlabelled images nothing else anchors them) would
+degrade them. The stop is on the teacher *tensor* only: the student's gradient
+still reaches the shared backbone through the regressor head's input features,
+so the whole network stays end-to-end trainable.
+
+MANO priors (every sample):
+
+    pose_prior   squared L2 norm of the 45 finger rotations of `mano_pose` (the
+                 global orientation is free), mean over the batch; it pulls towards
+                 zero rotations (the flat hand with `flat_hand_mean=True`).
+    shape_prior  squared L2 norm of `mano_betas`, mean over the batch.
+
+All maths is float32 (outputs may be float16 or bfloat16 under mixed precision;
+float64 inputs stay float64, for exact gradient checks);
+the functions are pure and have no state. `MultiTaskLossMixin` plugs `total_loss`
+into `keras.Model.compute_loss` (HIUModel uses it) and reports each term as a
+metric `loss_<term>` in the `fit` logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from hiu_tf.keypoints import BONE_CHILDREN, BONE_PARENTS
+
+TERMS = (
+    "heatmap",
+    "pof",
+    "mask",
+    "bone_3d",
+    "reproj_2d",
+    "render_mask",
+    "ssl_mask",
+    "ssl_2d",
+    "pose_prior",
+    "shape_prior",
+)
+# Label keys that `total_loss` may read (a batch from `hiu_tf.data.pipeline` has them all).
+LABEL_KEYS = (
+    "heatmaps",
+    "pof",
+    "pof_weight",
+    "mask_small",
+    "keypoints_px",
+    "keypoint_visible",
+    "joints_cam",
+    "has_2d",
+    "has_3d",
+    "has_mask",
+)
+_UNIT_EPS = 1e-12  # added to |v|^2 before normalising a bone (metres^2; bones are ~1e-3)
+
+
+def _float(value, name: str, like: tf.Tensor | None = None) -> tf.Tensor:
+    """`value` as float32 (float64 stays float64), or in the dtype of `like`."""
+    value = tf.convert_to_tensor(value, name=name)
+    if like is not None:
+        dtype = like.dtype
+    else:
+        dtype = tf.float64 if value.dtype == tf.float64 else tf.float32
+    return value if value.dtype == dtype else tf.cast(value, dtype)
+
+
+def _check_rank(value: tf.Tensor, name: str, rank: int, shown: str) -> None:
+    if value.shape.rank is not None and value.shape.rank != rank:
+        raise ValueError(
+            f"{name} must have shape {shown}. Received: {name}.shape={value.shape.as_list()}"
+        )
+
+
+def masked_mean(values, weights) -> tf.Tensor:
+    """`sum(w * v) / sum(w)` over all elements; 0 (with zero gradients) when `sum(w) = 0`.
+
+    Elements with `w = 0` are dropped with `tf.where` before the sum, so a
+    non-finite value there cannot leak into the result.
+
+    Args:
+        values: `[A1, ..., An]` per-element errors.
+        weights: broadcastable to `values`, >= 0.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs).
+    """
+    values = _float(values, "values")
+    weights = tf.broadcast_to(_float(weights, "weights", values), tf.shape(values))
+    total = tf.reduce_sum(tf.where(weights > 0, values * weights, tf.zeros_like(values)))
+    return tf.math.divide_no_nan(total, tf.reduce_sum(weights))
+
+
+# --------------------------------------------------------------------------- backbone
+
+
+def heatmap_loss(heatmaps, target, keypoint_visible, has_2d) -> tf.Tensor:
+    """Heat-map MSE: pixel-mean squared error per map, mean over the labelled maps.
+
+    Args:
+        heatmaps: `[B, h, h, K]` predicted heat-maps.
+        target: `[B, h, h, K]` Gaussian targets (`hiu_tf.targets.gaussian_heatmaps`).
+        keypoint_visible: `[B, K]` 1 where the keypoint is labelled.
+        has_2d: `[B]` the sample has 2D labels.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs).
+    """
+    heatmaps = _float(heatmaps, "heatmaps")
+    target = _float(target, "target", heatmaps)
+    _check_rank(heatmaps, "heatmaps", 4, "[B, h, h, K]")
+    per_map = tf.reduce_mean(tf.square(heatmaps - target), axis=(1, 2))  # [B, K]
+    weights = _float(keypoint_visible, "keypoint_visible", per_map)
+    weights = weights * _float(has_2d, "has_2d", per_map)[:, None]
+    return masked_mean(per_map, weights)
+
+
+def pof_loss(pof, target, weight) -> tf.Tensor:
+    """POF MSE: pixel-mean squared error per channel, mean over the weighted channels.
+
+    Args:
+        pof: `[B, h, h, C]` predicted part orientation fields (C = 60).
+        target: `[B, h, h, C]` targets (`hiu_tf.targets.part_orientation_fields`).
+        weight: `[B, C]` per-channel weights in {0, 1} (`pof_weight`): they already
+            hold `has_2d`, `has_3d` and the keypoint visibility.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs).
+    """
+    pof = _float(pof, "pof")
+    target = _float(target, "target", pof)
+    _check_rank(pof, "pof", 4, "[B, h, h, C]")
+    per_channel = tf.reduce_mean(tf.square(pof - target), axis=(1, 2))  # [B, C]
+    return masked_mean(per_channel, weight)
+
+
+def mask_loss(logits, mask, has_mask) -> tf.Tensor:
+    """Segmentation loss: pixel-mean sigmoid cross-entropy, mean over samples with masks.
+
+    Args:
+        logits: `[B, h, h, 1]` or `[B, h, h]` hand-vs-background logits.
+        mask: `[B, h, h]` target in [0, 1] (`mask_small`).
+        has_mask: `[B]` the sample has a mask label.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs).
+    """
+    logits = _float(logits, "logits")
+    mask = _float(mask, "mask", logits)
+    if logits.shape.rank == 4:
+        logits = logits[..., 0]
+    _check_rank(logits, "logits", 3, "[B, h, h, 1]")
+    ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=mask, logits=logits)
+    return masked_mean(tf.reduce_mean(ce, axis=(1, 2)), has_mask)
+
+
+# --------------------------------------------------------------------------- regressor
+
+
+def _bone_units(joints: tf.Tensor) -> tf.Tensor:
+    """`[B, 20, 3]` unit vectors parent -> child of `hiu_tf.keypoints.BONES`."""
+    bones = tf.gather(joints, BONE_CHILDREN, axis=-2) - tf.gather(joints, BONE_PARENTS, axis=-2)
+    return bones * tf.math.rsqrt(tf.reduce_sum(tf.square(bones), -1, keepdims=True) + _UNIT_EPS)
+
+
+def bone_orientation_loss(joints_cam, target_joints_cam, has_3d) -> tf.Tensor:
+    """3D bone orientation: `1 - cos` between predicted and ground-truth unit bones.
+
+    Args:
+        joints_cam: `[B, 21, 3]` predicted joints (any unit; only directions matter).
+        target_joints_cam: `[B, 21, 3]` ground-truth joints.
+        has_3d: `[B]` the sample has 3D labels.
+
+    Returns:
+        Scalar in [0, 2] (float32; float64 for float64 inputs): the mean over bones
+        and labelled samples.
+    """
+    pred = _float(joints_cam, "joints_cam")
+    target = _float(target_joints_cam, "target_joints_cam", pred)
+    _check_rank(pred, "joints_cam", 3, "[B, 21, 3]")
+    cosine = tf.reduce_sum(_bone_units(pred) * _bone_units(target), axis=-1)  # [B, 20]
+    return masked_mean(1.0 - cosine, _float(has_3d, "has_3d", pred)[:, None])
+
+
+def reprojection_loss(
+    keypoints_px, target_keypoints_px, keypoint_visible, has_2d, crop_size: float
+) -> tf.Tensor:
+    """2D re-projection: mean absolute coordinate error in units of the crop side.
+
+    Args:
+        keypoints_px: `[B, K, 2]` re-projected keypoints, input-crop pixels.
+        target_keypoints_px: `[B, K, 2]` labels, input-crop pixels.
+        keypoint_visible: `[B, K]` 1 where the keypoint is labelled.
+        has_2d: `[B]` the sample has 2D labels.
+        crop_size: side S of the input crop, pixels.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs): mean over labelled keypoints of
+        `(|du| + |dv|) / (2 S)`.
+    """
+    pred = _float(keypoints_px, "keypoints_px")
+    target = _float(target_keypoints_px, "target_keypoints_px", pred)
+    _check_rank(pred, "keypoints_px", 3, "[B, K, 2]")
+    error = tf.reduce_mean(tf.abs(pred - target), axis=-1) / float(crop_size)  # [B, K]
+    weights = _float(keypoint_visible, "keypoint_visible", pred)
+    weights = weights * _float(has_2d, "has_2d", pred)[:, None]
+    return masked_mean(error, weights)
+
+
+def _silhouette_error(rendered: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """`[B]` pixel-mean squared error of two `[B, h, h(, 1)]` maps in [0, 1]."""
+    if rendered.shape.rank == 4:
+        rendered = rendered[..., 0]
+    if target.shape.rank == 4:
+        target = target[..., 0]
+    _check_rank(rendered, "rendered_mask", 3, "[B, h, h, 1]")
+    return tf.reduce_mean(tf.square(rendered - target), axis=(1, 2))
+
+
+def rendered_mask_loss(rendered_mask, mask, has_mask) -> tf.Tensor:
+    """Rendered silhouette vs the ground-truth mask: pixel-mean squared error.
+
+    Args:
+        rendered_mask: `[B, h, h, 1]` soft silhouette in [0, 1] (heat-map resolution).
+        mask: `[B, h, h]` ground truth at the same resolution (`mask_small`).
+        has_mask: `[B]` the sample has a mask label.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs).
+    """
+    rendered_mask = _float(rendered_mask, "rendered_mask")
+    error = _silhouette_error(rendered_mask, _float(mask, "mask", rendered_mask))
+    return masked_mean(error, has_mask)
+
+
+# --------------------------------------------------------------------------- self-supervised
+
+
+def mask_consistency_loss(rendered_mask, mask_logits) -> tf.Tensor:
+    """Rendered silhouette vs the backbone's mask `sigmoid(mask_logits)` (self-supervised).
+
+    The backbone's mask is the teacher: it passes through `tf.stop_gradient`, so
+    this term trains the mesh branch only (see the module docstring for why).
+
+    Args:
+        rendered_mask: `[B, h, h, 1]` soft silhouette in [0, 1] (the student).
+        mask_logits: `[B, h, h, 1]` the last stack's mask logits (the teacher).
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs): pixel-mean squared error, mean
+        over every sample.
+    """
+    rendered_mask = _float(rendered_mask, "rendered_mask")
+    teacher = tf.stop_gradient(tf.sigmoid(_float(mask_logits, "mask_logits", rendered_mask)))
+    return tf.reduce_mean(_silhouette_error(rendered_mask, teacher))
+
+
+def keypoint_consistency_loss(keypoints_px, keypoints_px_heatmap, crop_size: float) -> tf.Tensor:
+    """Re-projected keypoints vs the soft-argmax of the heat-maps (self-supervised, Eq. 1).
+
+    The heat-map keypoints are the teacher: they pass through `tf.stop_gradient`,
+    so this term trains the mesh branch only (see the module docstring for why).
+
+    Args:
+        keypoints_px: `[B, K, 2]` re-projected keypoints (the student), pixels.
+        keypoints_px_heatmap: `[B, K, 2]` soft-argmax of the heat-maps (the teacher).
+        crop_size: side S of the input crop, pixels.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs): mean absolute coordinate error
+        in units of S, over every keypoint of every sample.
+    """
+    pred = _float(keypoints_px, "keypoints_px")
+    _check_rank(pred, "keypoints_px", 3, "[B, K, 2]")
+    teacher = tf.stop_gradient(_float(keypoints_px_heatmap, "keypoints_px_heatmap", pred))
+    return tf.reduce_mean(tf.abs(pred - teacher)) / float(crop_size)
+
+
+# --------------------------------------------------------------------------- priors
+
+
+def pose_prior_loss(mano_pose) -> tf.Tensor:
+    """Squared L2 norm of the 45 finger rotations of `[B, 48]` `mano_pose`, batch mean."""
+    pose = _float(mano_pose, "mano_pose")
+    _check_rank(pose, "mano_pose", 2, "[B, 48]")
+    return tf.reduce_mean(tf.reduce_sum(tf.square(pose[:, 3:]), axis=-1))
+
+
+def shape_prior_loss(mano_betas) -> tf.Tensor:
+    """Squared L2 norm of `[B, 10]` `mano_betas`, batch mean."""
+    betas = _float(mano_betas, "mano_betas")
+    _check_rank(betas, "mano_betas", 2, "[B, 10]")
+    return tf.reduce_mean(tf.reduce_sum(tf.square(betas), axis=-1))
+
+
+# --------------------------------------------------------------------------- combination
+
+
+def active_terms(loss_config, model_config) -> tuple[str, ...]:
+    """The terms that `total_loss` computes: a non-zero weight and the outputs to feed it.
+
+    Args:
+        loss_config: `hiu_tf.config.LossConfig`.
+        model_config: `hiu_tf.config.ModelConfig`.
+
+    Returns:
+        Term names in the order of `TERMS`.
+    """
+    tasks = set(model_config.tasks)
+    mesh = bool(model_config.mesh_head)
+    render = mesh and bool(model_config.render_mask)
+    available = {
+        "heatmap": "heatmap" in tasks,
+        "pof": "pof" in tasks,
+        "mask": "mask" in tasks,
+        "bone_3d": mesh,
+        "reproj_2d": mesh,
+        "render_mask": render,
+        "ssl_mask": render and "mask" in tasks,
+        "ssl_2d": mesh and "heatmap" in tasks,
+        "pose_prior": mesh,
+        "shape_prior": mesh,
+    }
+    return tuple(t for t in TERMS if available[t] and getattr(loss_config, t) > 0)
+
+
+def _mean(values: list[tf.Tensor]) -> tf.Tensor:
+    return values[0] if len(values) == 1 else tf.add_n(values) / float(len(values))
+
+
+def _label(labels: Mapping[str, Any], key: str, term: str) -> tf.Tensor:
+    if key not in labels:
+        raise ValueError(
+            f"the {term!r} loss needs the label {key!r} (a batch of hiu_tf.data.pipeline). "
+            f"Received: labels with keys {sorted(labels)}"
+        )
+    return labels[key]
+
+
+def total_loss(
+    outputs: Mapping[str, Any],
+    labels: Mapping[str, Any],
+    loss_config,
+    model_config,
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Combines the terms with the `LossConfig` weights: `sum_t weight_t * term_t`.
+
+    Terms with weight 0, or whose outputs the model does not make (a task switched
+    off, no mesh head, no renderer, or a key missing from `outputs`), are skipped.
+
+    Args:
+        outputs: the `HIUModel` outputs dict (see `hiu_tf.model`).
+        labels: a batch of `hiu_tf.data.pipeline` (sample dict plus targets; at least
+            the `LABEL_KEYS` that the active terms read).
+        loss_config: `hiu_tf.config.LossConfig` (weights).
+        model_config: `hiu_tf.config.ModelConfig` (tasks, stacks, input size).
+
+    Returns:
+        `(total, terms)`: the weighted sum (scalar float32) and the unweighted terms
+        by name (a subset of `TERMS`, in that order).
+
+    Raises:
+        ValueError: an active term's label is missing.
+    """
+    n = model_config.num_stacks
+    size = float(model_config.input_size)
+    stacks = [f"stack{i}_" for i in range(1, n + 1)]
+    # The mesh branch: the last stack (no prefix) and, with regress_every_stack, the others.
+    meshes = [p for p in stacks[:-1] if f"{p}keypoints_px" in outputs] + [""]
+    terms: dict[str, tf.Tensor] = {}
+    for term in active_terms(loss_config, model_config):
+        if term == "heatmap" and f"stack{n}_heatmaps" in outputs:
+            target = _label(labels, "heatmaps", term)
+            visible = _label(labels, "keypoint_visible", term)
+            has_2d = _label(labels, "has_2d", term)
+            terms[term] = _mean(
+                [heatmap_loss(outputs[f"{p}heatmaps"], target, visible, has_2d) for p in stacks]
+            )
+        elif term == "pof" and f"stack{n}_pof" in outputs:
+            target = _label(labels, "pof", term)
+            weight = _label(labels, "pof_weight", term)
+            terms[term] = _mean([pof_loss(outputs[f"{p}pof"], target, weight) for p in stacks])
+        elif term == "mask" and f"stack{n}_mask_logits" in outputs:
+            target = _label(labels, "mask_small", term)
+            has_mask = _label(labels, "has_mask", term)
+            terms[term] = _mean(
+                [mask_loss(outputs[f"{p}mask_logits"], target, has_mask) for p in stacks]
+            )
+        elif term == "bone_3d" and "joints_cam" in outputs:
+            target = _label(labels, "joints_cam", term)
+            has_3d = _label(labels, "has_3d", term)
+            terms[term] = _mean(
+                [bone_orientation_loss(outputs[f"{p}joints_cam"], target, has_3d) for p in meshes]
+            )
+        elif term == "reproj_2d" and "keypoints_px" in outputs:
+            target = _label(labels, "keypoints_px", term)
+            visible = _label(labels, "keypoint_visible", term)
+            has_2d = _label(labels, "has_2d", term)
+            terms[term] = _mean(
+                [
+                    reprojection_loss(outputs[f"{p}keypoints_px"], target, visible, has_2d, size)
+                    for p in meshes
+                ]
+            )
+        elif term == "render_mask" and "rendered_mask" in outputs:
+            terms[term] = rendered_mask_loss(
+                outputs["rendered_mask"],
+                _label(labels, "mask_small", term),
+                _label(labels, "has_mask", term),
+            )
+        elif (
+            term == "ssl_mask" and "rendered_mask" in outputs and f"stack{n}_mask_logits" in outputs
+        ):
+            terms[term] = mask_consistency_loss(
+                outputs["rendered_mask"], outputs[f"stack{n}_mask_logits"]
+            )
+        elif term == "ssl_2d" and "keypoints_px" in outputs and "keypoints_px_heatmap" in outputs:
+            terms[term] = keypoint_consistency_loss(
+                outputs["keypoints_px"], outputs["keypoints_px_heatmap"], size
+            )
+        elif term == "pose_prior" and "mano_pose" in outputs:
+            terms[term] = _mean([pose_prior_loss(outputs[f"{p}mano_pose"]) for p in meshes])
+        elif term == "shape_prior" and "mano_betas" in outputs:
+            terms[term] = _mean([shape_prior_loss(outputs[f"{p}mano_betas"]) for p in meshes])
+    weighted = [float(getattr(loss_config, term)) * value for term, value in terms.items()]
+    total = tf.add_n(weighted) if weighted else tf.constant(0.0, tf.float32)
+    return total, terms
+
+
+# --------------------------------------------------------------------------- Keras
+
+
+class MultiTaskLossMixin:
+    """`compute_loss` for a `keras.Model` whose outputs and labels are those above.
+
+    Put it before `keras.Model` in the bases. After `compile(..., loss_config=cfg)`
+    (or `set_loss_config(cfg)` on a compiled model) the loss is `total_loss` with
+    the model's `model_config`, and each term `t` is reported as the metric
+    `loss_<t>` (epoch means in the `fit` logs, `val_loss_<t>` in evaluation).
+    Without a loss config the model behaves as a plain `keras.Model` (losses per
+    output from `compile`). Create the model and compile it under the
+    distribution strategy's scope; the total is divided by the number of
+    replicas, as Keras does for compiled losses, so the summed gradients are
+    those of the global batch mean.
+    """
+
+    def compile(self, *args, loss_config=None, **kwargs):
+        """`keras.Model.compile`, plus `loss_config` (a `LossConfig`) for `total_loss`."""
+        super().compile(*args, **kwargs)
+        self.set_loss_config(loss_config)
+
+    def set_loss_config(self, loss_config) -> None:
+        """Uses `total_loss` with these weights (None = back to the compiled losses).
+
+        Creates one `keras.metrics.Mean` per active term (under the current
+        distribution strategy's scope).
+
+        Raises:
+            ValueError: `loss_config` is not a `LossConfig` (or dict of its fields).
+        """
+        from hiu_tf.config import LossConfig
+
+        if isinstance(loss_config, dict):
+            loss_config = LossConfig(**loss_config)
+        if loss_config is not None and not isinstance(loss_config, LossConfig):
+            raise ValueError(
+                f"loss_config must be a LossConfig, a dict or None. Received: "
+                f"loss_config={loss_config!r}"
+            )
+        trackers = {}
+        if loss_config is not None:
+            names = active_terms(loss_config, self.model_config)
+            trackers = {name: keras.metrics.Mean(name=f"loss_{name}") for name in names}
+        # Plain attributes: Keras' tracking is locked once the model is built, and the
+        # trackers are listed by the `metrics` property below.
+        object.__setattr__(self, "loss_config", loss_config)
+        object.__setattr__(self, "_loss_term_trackers", trackers)
+
+    @property
+    def metrics(self):
+        trackers = getattr(self, "_loss_term_trackers", None) or {}
+        return list(super().metrics) + list(trackers.values())
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss_config = getattr(self, "loss_config", None)
+        if loss_config is None:
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if not isinstance(y, Mapping):
+            raise ValueError(
+                "with a loss_config the labels must be the dict of a hiu_tf.data.pipeline "
+                f"batch. Received: y of type {type(y).__name__}"
+            )
+        total, terms = total_loss(y_pred, y, loss_config, self.model_config)
+        for name, value in terms.items():
+            tracker = self._loss_term_trackers.get(name)
+            if tracker is not None:
+                tracker.update_state(value)
+        for extra in self.losses:  # regularisers and add_loss, as keras.Model does
+            total = total + tf.cast(tf.reduce_sum(extra), tf.float32)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            total = total * (1.0 / replicas)
+        return total
+
+
+__all__ = [
+    "LABEL_KEYS",
+    "TERMS",
+    "MultiTaskLossMixin",
+    "active_terms",
+    "bone_orientation_loss",
+    "heatmap_loss",
+    "keypoint_consistency_loss",
+    "mask_consistency_loss",
+    "mask_loss",
+    "masked_mean",
+    "pof_loss",
+    "pose_prior_loss",
+    "reprojection_loss",
+    "rendered_mask_loss",
+    "shape_prior_loss",
+    "total_loss",
+]

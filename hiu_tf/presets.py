@@ -1,0 +1,161 @@
+"""Named experiment presets: plain functions returning an `ExperimentConfig`.
+
+Each preset also exists as a YAML file, `training/configs/<name>.yaml`, written
+by `save_config` and kept equal to the function by a test. Use one with
+`preset(name)`, then a YAML file and `--set` overrides on top.
+
+Presets:
+
+* `paper-{1,2,4,8}stack`: the paper's cascade (Tables 2 and 3) at 256 x 256 input
+  (64 x 64 maps), bottleneck residual blocks, BatchNorm, TAM. The paper's 1-, 2-
+  and 4-stack models "are designed to have similar FLOPs"; here the width C of
+  every stack is scaled with the number of stacks N as `C = 128 * sqrt(4 / N)`
+  rounded to a multiple of 8 (256, 184, 128, 88), because a stack's cost grows
+  with C^2 (all its convolutions are C -> C), so N * C^2 stays constant. The
+  stem (~1 GFLOP) and the shared regressor head are common to all. Measured
+  FLOPs (multiply-add = 2): 11.7 G, 12.2 G, 12.1 G, 11.8 G for 1, 2, 4, 8 stacks,
+  within 5 % of each other (`python -m hiu_tf model-info --preset ...`).
+* `paper-{1,2,4,8}stack-notam`: the same with the paper's "no TAM" baseline
+  (concatenation + 3x3 conv, Table 5). Only the fusion changes, and it is not
+  cheap: the 3x3 conv from 3C to C channels costs 2 * 64^2 * 9 * 3C * C FLOPs per
+  stack (3.6 G for C = 128), so these presets have about 25-27 GFLOPs, more than
+  twice their TAM counterparts (the TAM costs a few MFLOPs).
+* `mobile`: phone-class, 224 x 224 input (56 x 56 maps, MediaPipe's crop size),
+  2 stacks of width 32 with MobileNetV2 inverted residual blocks (depthwise 3x3,
+  expansion 2, ReLU6), a depthwise-separable second stem convolution, a 64-wide
+  head: about 0.25 M trainable parameters and 0.5 GFLOPs for the network, MANO
+  and projection (the training-only silhouette renderer excluded; exports drop it).
+* `tiny`: 64 x 64 input, 2 stacks of width 16: seconds per step on a laptop CPU,
+  for tests and the demo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+from hiu_tf.config import ConfigError, ExperimentConfig, ModelConfig, TrainConfig
+
+PAPER_BASE_STACKS = 4
+PAPER_BASE_WIDTH = 128
+
+
+def paper_width(num_stacks: int) -> int:
+    """Width per stack that keeps the FLOPs of an N-stack model at the 4-stack's.
+
+    `C_N = 128 * sqrt(4 / N)` rounded to a multiple of 8: 256, 184, 128, 88 for
+    N = 1, 2, 4, 8.
+    """
+    return int(8 * round(PAPER_BASE_WIDTH * math.sqrt(PAPER_BASE_STACKS / num_stacks) / 8))
+
+
+def paper(num_stacks: int, use_tam: bool = True) -> ExperimentConfig:
+    """The paper's N-stack model with or without the TAM (see the module docstring)."""
+    suffix = "" if use_tam else "-notam"
+    return ExperimentConfig(
+        name=f"paper-{num_stacks}stack{suffix}",
+        description=(
+            f"HIU-DMTL, {num_stacks} MTL block(s) of width {paper_width(num_stacks)} "
+            f"({'TAM' if use_tam else 'concatenation + 3x3 conv instead of the TAM'}), "
+            "256x256 input; widths chosen so that 1/2/4/8 stacks have similar FLOPs."
+        ),
+        model=ModelConfig(
+            num_stacks=num_stacks,
+            width=paper_width(num_stacks),
+            use_tam=use_tam,
+        ),
+    )
+
+
+def mobile() -> ExperimentConfig:
+    """Phone-class model at 224 x 224 (see the module docstring)."""
+    return ExperimentConfig(
+        name="mobile",
+        description=(
+            "Phone-class HIU-DMTL: 224x224 input, 2 stacks of width 32, inverted residual "
+            "(depthwise) blocks, ~0.25 M parameters, ~0.5 GFLOPs without the renderer."
+        ),
+        model=ModelConfig(
+            num_stacks=2,
+            width=32,
+            stem_width=24,
+            separable_stem=True,
+            input_size=224,
+            encoder_levels=3,
+            block_type="inverted",
+            expansion=2,
+            activation="relu6",
+            head_width=64,
+        ),
+    )
+
+
+def tiny() -> ExperimentConfig:
+    """A very small model for tests and the CPU demo."""
+    return ExperimentConfig(
+        name="tiny",
+        description="2 stacks of width 16 at 64x64 input: fast on a CPU, for tests and the demo.",
+        model=ModelConfig(
+            num_stacks=2,
+            width=16,
+            stem_width=16,
+            input_size=64,
+            encoder_levels=2,
+            head_width=16,
+            head_downsamples=2,
+        ),
+        train=dataclasses.replace(TrainConfig(), learning_rate=3e-3, warmup_steps=20, epochs=5),
+    )
+
+
+def _presets() -> dict[str, Callable[[], ExperimentConfig]]:
+    presets: dict[str, Callable[[], ExperimentConfig]] = {}
+    for n in (1, 2, 4, 8):
+        presets[f"paper-{n}stack"] = lambda n=n: paper(n)
+        presets[f"paper-{n}stack-notam"] = lambda n=n: paper(n, use_tam=False)
+    presets["mobile"] = mobile
+    presets["tiny"] = tiny
+    return presets
+
+
+def preset_names() -> tuple[str, ...]:
+    """Names accepted by `preset`."""
+    return tuple(_presets())
+
+
+def preset(name: str) -> ExperimentConfig:
+    """Returns the named preset.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the known ones).
+    """
+    presets = _presets()
+    if name not in presets:
+        raise ConfigError(
+            f"unknown preset; known presets: {', '.join(presets)}. Received: preset={name!r}"
+        )
+    return presets[name]()
+
+
+def write_preset_configs(directory: str) -> list[str]:
+    """Writes every preset as `<directory>/<name>.yaml`; returns the paths.
+
+    `training/configs/` holds the output; regenerate it after changing a preset:
+    `python -c "from hiu_tf.presets import write_preset_configs as w; w('training/configs')"`.
+    """
+    import os
+
+    from hiu_tf.config import save_config
+
+    paths = []
+    for name in preset_names():
+        path = os.path.join(directory, f"{name}.yaml")
+        save_config(
+            preset(name),
+            path,
+            header=f"Preset {name!r} (hiu_tf.presets). Generated by write_preset_configs;\n"
+            "a test keeps it equal to the preset function.",
+        )
+        paths.append(path)
+    return paths

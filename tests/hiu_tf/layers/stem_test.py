@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+from hiu_tf.layers.stem import Stem
+from tests.helpers import run_layer_test
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_stem_layer(separable):
+    x = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+    run_layer_test(
+        Stem,
+        {"filters": 8, "separable": separable},
+        x,
+        expected_output_shape=(2, 8, 8, 8),
+        run_mixed_precision_check=not separable,
+    )
+
+
+def test_stem_uses_two_7x7_stride_2_convolutions():
+    stem = Stem(8, mid_filters=4)
+    stem.build((None, 32, 32, 3))
+    kernels = [w for w in stem.trainable_weights if "kernel" in w.path]
+    assert [tuple(k.shape) for k in kernels] == [(7, 7, 3, 4), (7, 7, 4, 8)]

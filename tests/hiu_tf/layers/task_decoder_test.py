@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+
+from hiu_tf.layers.task_decoder import TaskDecoder
+from tests.helpers import run_layer_test
+
+
+def test_task_decoder_layer():
+    rng = np.random.default_rng(0)
+    pyramid = [rng.normal(size=(2, 16 // 2**i, 16 // 2**i, 8)).astype("float32") for i in range(3)]
+    run_layer_test(
+        TaskDecoder,
+        {"filters": 8, "out_channels": 21, "block_type": "inverted"},
+        pyramid,
+        expected_output_shape=[(2, 16, 16, 8), (2, 16, 16, 21)],
+    )
+
+
+def test_single_level_pyramid():
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
+    features, prediction = TaskDecoder(8, 1)([x])
+    assert features.shape == (2, 8, 8, 8) and prediction.shape == (2, 8, 8, 1)
+
+
+def test_channel_mismatch():
+    with pytest.raises(ValueError, match="filters=8"):
+        TaskDecoder(8, 1).build([(2, 8, 8, 8), (2, 4, 4, 6)])

@@ -1,0 +1,183 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from hiu_tf.config import ConfigError, ModelConfig
+from hiu_tf.model import HIUModel, canonical_rotation, load_hand_model
+from hiu_tf.presets import preset
+
+
+def _tiny(hand_model, **fields) -> ModelConfig:
+    import dataclasses
+
+    return dataclasses.replace(preset("tiny").model, hand_model=hand_model, **fields)
+
+
+def _images(batch=2, size=64, seed=0):
+    return np.random.default_rng(seed).uniform(size=(batch, size, size, 3)).astype("float32")
+
+
+def _numpy(outputs):
+    return {k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(hand_model):
+    model = HIUModel(_tiny(hand_model))
+    return model, _numpy(model(_images()))
+
+
+def test_outputs(tiny_model):
+    model, out = tiny_model
+    v = model.mano.num_vertices
+    expected = {
+        "stack1_heatmaps": (2, 16, 16, 21),
+        "stack1_mask_logits": (2, 16, 16, 1),
+        "stack1_pof": (2, 16, 16, 60),
+        "stack2_heatmaps": (2, 16, 16, 21),
+        "stack2_mask_logits": (2, 16, 16, 1),
+        "stack2_pof": (2, 16, 16, 60),
+        "keypoints_px_heatmap": (2, 21, 2),
+        "mano_pose": (2, 48),
+        "mano_betas": (2, 10),
+        "camera": (2, 4),
+        "vertices": (2, v, 3),
+        "joints_cam": (2, 21, 3),
+        "keypoints_px": (2, 21, 2),
+        "rendered_mask": (2, 16, 16, 1),
+    }
+    assert {k: a.shape for k, a in out.items()} == expected
+    for key, array in out.items():
+        assert array.dtype == np.float32 and np.all(np.isfinite(array)), key
+
+
+def test_step_zero_hand_is_in_front_of_the_camera_and_in_the_crop(tiny_model):
+    _, out = tiny_model
+    focal, translation = out["camera"][:, 0], out["camera"][:, 1:]
+    np.testing.assert_allclose(focal, 2.0 * 64)  # focal_length_norm * input_size
+    # T_z = f * hand_size / (hand_fill * S) = 2 * 0.2 / 0.8 = 0.5 m, centred.
+    np.testing.assert_allclose(translation[:, 2], 0.5, rtol=0.05)
+    assert np.all(out["joints_cam"][..., 2] > 0.3) and np.all(out["vertices"][..., 2] > 0.3)
+    np.testing.assert_allclose(out["keypoints_px"][:, 9], 32.0, atol=1.0)  # anchor at centre
+    assert np.all((out["keypoints_px"] > 0) & (out["keypoints_px"] < 64))
+    # Upright: the wrist is below the middle-finger base in the image.
+    assert np.all(out["keypoints_px"][:, 0, 1] > out["keypoints_px"][:, 9, 1])
+    coverage = out["rendered_mask"].mean(axis=(1, 2, 3))
+    assert np.all((coverage > 0.02) & (coverage < 0.9)), coverage
+    # The joints are joints_cam projected with Q (f, principal point at the crop centre).
+    projected = out["joints_cam"][..., :2] / out["joints_cam"][..., 2:] * focal[:, None, None]
+    np.testing.assert_allclose(out["keypoints_px"], projected + 32.0, atol=1e-3)
+
+
+def test_canonical_rotation_is_a_rotation(hand_model):
+    r0 = canonical_rotation(load_hand_model(hand_model))
+    np.testing.assert_allclose(r0 @ r0.T, np.eye(3), atol=1e-9)
+    assert np.linalg.det(r0) == pytest.approx(1.0)
+
+
+def test_save_and_reload_give_the_same_outputs(tiny_model, tmp_path):
+    model, out = tiny_model
+    config = model.get_config()
+    json.dumps(config)  # plain values only
+    assert config["num_stacks"] == 2 and config["tasks"] == ["heatmap", "mask", "pof"]
+    path = os.path.join(tmp_path, "tiny.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert isinstance(reloaded, HIUModel)
+    assert reloaded.model_config == model.model_config
+    again = _numpy(reloaded(_images()))
+    for key in out:
+        np.testing.assert_allclose(again[key], out[key], rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
+def test_a_few_training_steps_lower_a_simple_loss(hand_model):
+    keras.utils.set_random_seed(0)
+    model = HIUModel(_tiny(hand_model, render_mask=False))
+    images = _images(batch=4, seed=1)
+    rng = np.random.default_rng(2)
+    targets = {
+        "stack2_heatmaps": rng.uniform(size=(4, 16, 16, 21)).astype("float32") * 0.1,
+        "stack2_mask_logits": rng.normal(size=(4, 16, 16, 1)).astype("float32"),
+        "keypoints_px": rng.uniform(16, 48, size=(4, 21, 2)).astype("float32"),
+    }
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss={"stack2_heatmaps": "mse", "stack2_mask_logits": "mse", "keypoints_px": "mse"},
+        loss_weights={"stack2_heatmaps": 1.0, "stack2_mask_logits": 1.0, "keypoints_px": 1e-3},
+        run_eagerly=True,  # tracing the train step costs more than a few eager steps here
+    )
+    history = model.fit(images, targets, batch_size=4, epochs=6, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], losses
+
+
+@pytest.mark.parametrize(
+    "fields, present, absent",
+    [
+        ({"tasks": ("mask",), "mesh_head": False}, ["stack2_mask_logits"], ["keypoints_px"]),
+        (
+            {"tasks": ("heatmap", "pof"), "use_tam": False, "render_mask": False},
+            ["stack1_pof", "keypoints_px_heatmap", "keypoints_px"],
+            ["stack1_mask_logits", "rendered_mask"],
+        ),
+        (
+            {"rotation": "axis_angle", "focal_mode": "predicted", "regress_every_stack": True},
+            ["stack1_keypoints_px", "stack1_camera", "keypoints_px"],
+            ["stack2_keypoints_px", "stack1_vertices"],
+        ),
+    ],
+)
+def test_configurations(hand_model, fields, present, absent):
+    out = HIUModel(_tiny(hand_model, **fields))(_images(batch=1))
+    assert all(k in out for k in present) and not any(k in out for k in absent), sorted(out)
+
+
+def test_pca_and_mean_pose(hand_model):
+    cfg = _tiny(hand_model, rotation="axis_angle", use_pca=True, num_pca_comps=6)
+    out = _numpy(HIUModel(cfg, flat_hand_mean=False)(_images(batch=1)))
+    assert out["mano_pose"].shape == (1, 48) and np.all(np.isfinite(out["vertices"]))
+
+
+def test_mixed_precision_outputs_are_float32(hand_model):
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("mixed_float16")
+        model = HIUModel(_tiny(hand_model))
+        out = model(_images(batch=1))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.compute_dtype == "float16"
+    for key, value in out.items():
+        assert value.dtype == "float32" and np.all(np.isfinite(np.asarray(value))), key
+    assert all(w.dtype == "float32" for w in model.trainable_weights)
+
+
+def test_bad_arguments(hand_model):
+    with pytest.raises(ConfigError, match="Received: model.num_stacks=3"):
+        HIUModel(num_stacks=3)
+    with pytest.raises(ValueError, match="Received: config='tiny'"):
+        HIUModel("tiny")
+    model = HIUModel(_tiny(hand_model))
+    with pytest.raises(ValueError, match="expects images \\[B, 64, 64, 3\\]"):
+        model.build((1, 128, 128, 3))
+
+
+def test_soft_argmax_of_a_target_heatmap_returns_the_keypoint(tiny_model):
+    # The model's soft-argmax must invert `hiu_tf.targets`: same pixel convention.
+    import tensorflow as tf
+
+    from hiu_tf.targets import gaussian_heatmaps
+
+    model, _ = tiny_model
+    size = model.model_config.input_size
+    keypoints = np.random.default_rng(3).uniform(16, size - 16, (2, 21, 2)).astype("float32")
+    visible = np.ones((2, 21), "float32")
+    heatmaps = gaussian_heatmaps(
+        tf.constant(keypoints), visible, input_size=size, heatmap_size=size // 4, sigma=1.0
+    )  # [B, h, h, 21]
+    found = keras.ops.convert_to_numpy(model.soft_argmax(heatmaps))
+    np.testing.assert_allclose(found, keypoints, atol=0.05)
