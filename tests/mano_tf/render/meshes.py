@@ -93,7 +93,6 @@ def hand_batch(batch: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray
     """
     from mano_tf import camera
     from mano_tf.mano_layer import ManoLayer
-
     from mano_tf.open_hand import default_hand_model
 
     rng = np.random.default_rng(seed)
