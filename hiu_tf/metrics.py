@@ -1,0 +1,1025 @@
+"""Evaluation metrics: pure NumPy functions, and thin streaming Keras metrics for `fit`.
+
+The NumPy functions follow the public protocols that papers compare against
+(see REFERENCES.md); each docstring names its source and units.
+
+3D (metres in, metres out):
+
+* `procrustes_align`, `procrustes_transform`: similarity Procrustes (scale,
+  rotation, translation) of a prediction onto the ground truth.
+* `mpjpe`, `pa_mpjpe`, `pa_mpvpe`: mean Euclidean errors, raw / root-relative
+  / after Procrustes alignment.
+* `f_score`: F-score of two point sets at a distance threshold (FreiHAND).
+* `freihand_metrics`: the official FreiHAND evaluation (lmb-freiburg/freihand
+  `eval.py`): PA-MPJPE, PA-MPVPE, F@5 mm, F@15 mm and the AUCs of the aligned
+  joint and vertex PCK curves over 0-50 mm.
+* `rhd_stb_pck`: the RHD / STB 3D PCK of lmb-freiburg/hand3d: root-relative,
+  the prediction rescaled to the ground-truth reference bone, PCK over 20
+  thresholds in 0-50 mm and its AUC over 20-50 mm.
+
+Curves: `keypoint_errors`, `pck_curve`, `auc`, `epe_stats` (the aggregation of
+hand3d's / FreiHAND's `EvalUtil`: per keypoint over the samples where it is
+visible, then the mean over keypoints).
+
+2D and masks: `pck_2d` (pixels, with visibility), `mask_iou`, `mean_iou`,
+`iou_pck` (the paper's "IoU PCK").
+
+Keras metrics (`keras.metrics.Metric`, registered as serialisable):
+`KeypointPCK2D`, `MaskIoU`, `MPJPE3D`. Each takes either the batch dicts of
+the pipeline and the model (`update_state(labels, outputs)`) or plain tensors
+with the label flag as `sample_weight`; each is tested against the NumPy
+function it streams.
+
+Shapes: N samples, K keypoints, V / W points of a point set, T thresholds,
+H x W masks. Functions that take `[N, ...]` also take one sample without the
+leading N, and then return a scalar (or drop the N axis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from hiu_tf.keypoints import NUM_KEYPOINTS, REFERENCE_BONE
+
+# Threshold grids as (start, stop, num) for `np.linspace`; units in the names.
+FREIHAND_THRESHOLDS_M = (0.0, 0.05, 100)  # FreiHAND eval.py: get_measures(0.0, 0.05, 100)
+FREIHAND_F_THRESHOLDS_M = (0.005, 0.015)  # F@5 mm, F@15 mm
+HAND3D_THRESHOLDS_M = (0.0, 0.05, 20)  # hand3d eval_full.py: get_measures(0.0, 0.050, 20)
+HAND3D_AUC_MIN_M = 0.020  # hand3d: "area under curve between 20mm - 50mm"
+HAND3D_2D_THRESHOLDS_PX = (0.0, 30.0, 20)  # hand3d eval2d.py: get_measures(0.0, 30.0, 20)
+IOU_THRESHOLDS = (0.0, 1.0, 21)
+
+_EPS = 1e-12
+
+
+def _linspace(spec: tuple) -> np.ndarray:
+    return np.linspace(float(spec[0]), float(spec[1]), int(spec[2]))
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _shape(a: np.ndarray) -> list[int]:
+    return list(a.shape)
+
+
+def _as_points(
+    value: Any, name: str, dims: tuple[int, ...] = (3,), allow_unbatched: bool = True
+) -> tuple[np.ndarray, bool]:
+    """`value` as float64 `[N, P, *dims]`; also returns whether it had the N axis."""
+    array = np.asarray(value, dtype=np.float64)
+    tail = ", ".join(str(d) for d in dims)
+    if array.ndim == 1 + len(dims) and allow_unbatched and array.shape[1:] == dims:
+        return array[None], False
+    if array.ndim == 2 + len(dims) and array.shape[2:] == dims:
+        return array, True
+    expected = f"[N, P, {tail}]" + (f" or [P, {tail}]" if allow_unbatched else "")
+    raise ValueError(f"{name} must have shape {expected}. Received: {name}.shape={_shape(array)}")
+
+
+def _same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    """Checks the shapes of the arguments as the caller received them."""
+    shape_a, shape_b = list(np.shape(a)), list(np.shape(b))
+    if shape_a != shape_b:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape. "
+            f"Received: {name_a}.shape={shape_a}, {name_b}.shape={shape_b}"
+        )
+
+
+def _as_thresholds(value: Any, name: str = "thresholds") -> np.ndarray:
+    t = np.asarray(value, dtype=np.float64)
+    if t.ndim != 1 or t.size < 2 or np.any(np.diff(t) <= 0) or not np.all(np.isfinite(t)):
+        raise ValueError(
+            f"{name} must be a 1D increasing sequence of at least 2 finite values. "
+            f"Received: {name}={np.array2string(t, threshold=8)}"
+        )
+    return t
+
+
+def _as_visible(value: Any, shape: tuple[int, ...], name: str = "visible") -> np.ndarray:
+    if value is None:
+        return np.ones(shape, bool)
+    visible = np.asarray(value)
+    if visible.shape != shape:
+        raise ValueError(
+            f"{name} must have shape {list(shape)}. Received: {name}.shape={_shape(visible)}"
+        )
+    return visible > 0
+
+
+# --------------------------------------------------------------------------- Procrustes
+
+
+def procrustes_transform(
+    pred: Any, gt: Any, allow_reflection: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The similarity that best maps `pred` onto `gt` in the least-squares sense.
+
+    Finds `s, R, t` minimising `sum_k |s R p_k + t - g_k|^2` (Umeyama / Kabsch with
+    scale): with centred points `P`, `G` and `P^T G = U S V^T`, `R = V D U^T`,
+    `s = trace(S D) / |P|^2`, `t = mean(g) - s R mean(p)`. `D = I` when
+    `allow_reflection` (then `R` is any orthogonal matrix, as
+    `scipy.linalg.orthogonal_procrustes` in FreiHAND's `eval.py` gives);
+    otherwise `D = diag(1, 1, det(V U^T))`, so `R` is a proper rotation.
+    Degenerate input (all `pred` points equal) gives `s = 0`.
+
+    Args:
+        pred: `[N, P, 3]` or `[P, 3]` points to align (any unit).
+        gt: the target points, same shape.
+        allow_reflection: allow `det(R) = -1`.
+
+    Returns:
+        `(scale [N], rotation [N, 3, 3], translation [N, 3])` (no N axis for
+        unbatched input), float64; aligned points are
+        `scale * pred @ rotation.T + translation`.
+
+    Raises:
+        ValueError: bad shapes.
+    """
+    p, batched = _as_points(pred, "pred")
+    g, _ = _as_points(gt, "gt")
+    _same_shape(pred, gt, "pred", "gt")
+    mean_p = p.mean(axis=1)  # [N, 3]
+    mean_g = g.mean(axis=1)  # [N, 3]
+    pc = p - mean_p[:, None]  # [N, P, 3]
+    gc = g - mean_g[:, None]  # [N, P, 3]
+    cov = np.einsum("npi,npj->nij", pc, gc)  # P^T G, [N, 3, 3]
+    u, sing, vt = np.linalg.svd(cov)  # u [N, 3, 3], sing [N, 3], vt [N, 3, 3]
+    v = np.swapaxes(vt, 1, 2)
+    d = np.ones_like(sing)  # diagonal of D, [N, 3]
+    if not allow_reflection:
+        d[:, 2] = np.sign(np.linalg.det(v @ np.swapaxes(u, 1, 2)))
+        d[d[:, 2] == 0, 2] = 1.0
+    rotation = np.einsum("nij,nj,nkj->nik", v, d, u)  # V D U^T, [N, 3, 3]
+    norm2 = np.einsum("npi,npi->n", pc, pc)  # |P|^2, [N]
+    trace = np.sum(sing * d, axis=1)  # [N]
+    scale = np.where(norm2 > _EPS, trace / np.maximum(norm2, _EPS), 0.0)  # [N]
+    translation = mean_g - scale[:, None] * np.einsum("nij,nj->ni", rotation, mean_p)  # [N, 3]
+    if not batched:
+        return scale[0], rotation[0], translation[0]
+    return scale, rotation, translation
+
+
+def apply_similarity(points: Any, scale: Any, rotation: Any, translation: Any) -> np.ndarray:
+    """`scale * points @ rotation.T + translation`, per sample.
+
+    Args:
+        points: `[N, P, 3]` or `[P, 3]`.
+        scale: `[N]` or scalar; rotation `[N, 3, 3]` or `[3, 3]`; translation
+            `[N, 3]` or `[3]` (as returned by `procrustes_transform`).
+
+    Returns:
+        float64 points of the shape of `points`.
+    """
+    p, batched = _as_points(points, "points")
+    n = p.shape[0]
+    s = np.broadcast_to(np.asarray(scale, np.float64).reshape(-1), (n,))
+    r = np.broadcast_to(np.asarray(rotation, np.float64).reshape(-1, 3, 3), (n, 3, 3))
+    t = np.broadcast_to(np.asarray(translation, np.float64).reshape(-1, 3), (n, 3))
+    out = s[:, None, None] * np.einsum("npj,nij->npi", p, r) + t[:, None]
+    return out if batched else out[0]
+
+
+def procrustes_align(pred: Any, gt: Any, allow_reflection: bool = False) -> np.ndarray:
+    """`pred` aligned onto `gt` by the best similarity (scale, rotation, translation).
+
+    See `procrustes_transform`. FreiHAND's `eval.py` (`align_w_scale`) allows
+    reflections; `freihand_metrics` passes `allow_reflection=True` to match it.
+    The default here is a proper rotation.
+
+    Args:
+        pred: `[N, P, 3]` or `[P, 3]`.
+        gt: same shape.
+        allow_reflection: allow an improper orthogonal matrix (a mirror).
+
+    Returns:
+        float64 aligned `pred`, same shape.
+
+    Raises:
+        ValueError: bad shapes.
+    """
+    return apply_similarity(pred, *procrustes_transform(pred, gt, allow_reflection))
+
+
+# --------------------------------------------------------------------------- 3D errors
+
+
+def keypoint_errors(pred: Any, gt: Any) -> np.ndarray:
+    """Euclidean distance per point.
+
+    Args:
+        pred: `[N, K, D]` or `[K, D]` (D = 2 or 3), any unit.
+        gt: same shape.
+
+    Returns:
+        float64 `[N, K]` (or `[K]`), the unit of the input.
+
+    Raises:
+        ValueError: bad or different shapes.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    g = np.asarray(gt, dtype=np.float64)
+    if p.ndim not in (2, 3) or p.shape[-1] not in (2, 3):
+        raise ValueError(
+            f"pred must have shape [N, K, D] or [K, D] with D = 2 or 3. Received: pred.shape={_shape(p)}"
+        )
+    _same_shape(pred, gt, "pred", "gt")
+    return np.linalg.norm(p - g, axis=-1)
+
+
+def mpjpe(pred: Any, gt: Any, root: int | None = None) -> float:
+    """Mean per-joint position error, optionally root-relative.
+
+    Args:
+        pred: `[N, K, 3]` or `[K, 3]`, metres.
+        gt: same shape.
+        root: subtract this keypoint from each set first (0 = the wrist), or None.
+
+    Returns:
+        The mean Euclidean error over all samples and keypoints, metres.
+
+    Raises:
+        ValueError: bad shapes or root.
+    """
+    p, _ = _as_points(pred, "pred")
+    g, _ = _as_points(gt, "gt")
+    _same_shape(pred, gt, "pred", "gt")
+    if root is not None:
+        if not 0 <= root < p.shape[1]:
+            raise ValueError(f"root must be in [0, {p.shape[1]}). Received: root={root}")
+        p = p - p[:, root : root + 1]
+        g = g - g[:, root : root + 1]
+    return float(keypoint_errors(p, g).mean())
+
+
+def pa_mpjpe(pred: Any, gt: Any, allow_reflection: bool = False) -> float:
+    """Procrustes-aligned mean per-joint position error.
+
+    Each sample is aligned separately (`procrustes_align`).
+
+    Args:
+        pred: `[N, K, 3]` or `[K, 3]` joints, metres.
+        gt: same shape.
+        allow_reflection: see `procrustes_align` (FreiHAND: True).
+
+    Returns:
+        Mean error over samples and joints, metres.
+    """
+    aligned = procrustes_align(pred, gt, allow_reflection)
+    return float(keypoint_errors(aligned, np.asarray(gt, np.float64)).mean())
+
+
+def pa_mpvpe(pred: Any, gt: Any, allow_reflection: bool = False) -> float:
+    """Procrustes-aligned mean per-vertex position error (meshes with the same topology).
+
+    Args:
+        pred: `[N, V, 3]` or `[V, 3]` vertices, metres.
+        gt: same shape (same vertex count and order).
+        allow_reflection: see `procrustes_align` (FreiHAND: True).
+
+    Returns:
+        Mean error over samples and vertices, metres.
+    """
+    return pa_mpjpe(pred, gt, allow_reflection)
+
+
+# --------------------------------------------------------------------------- F-score
+
+
+def nearest_distances(points: Any, targets: Any, chunk_size: int = 256) -> np.ndarray:
+    """Distance from each point to its nearest target point (brute force, chunked).
+
+    Memory is bounded by `chunk_size * W * 3` float64 values.
+
+    Args:
+        points: `[V, 3]`.
+        targets: `[W, 3]`, W >= 1.
+        chunk_size: points per chunk.
+
+    Returns:
+        float64 `[V]`.
+    """
+    a = np.asarray(points, np.float64)
+    b = np.asarray(targets, np.float64)
+    out = np.empty(a.shape[0], np.float64)
+    for lo in range(0, a.shape[0], chunk_size):
+        diff = a[lo : lo + chunk_size, None, :] - b[None, :, :]  # [c, W, 3]
+        out[lo : lo + chunk_size] = np.sqrt(np.min(np.einsum("cwi,cwi->cw", diff, diff), axis=1))
+    return out
+
+
+def f_score(
+    pred_vertices: Any,
+    gt_vertices: Any,
+    threshold: float | Sequence[float],
+    align: bool = False,
+    return_precision_recall: bool = False,
+    chunk_size: int = 256,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F-score of a predicted point set against the ground truth (FreiHAND's `calculate_fscore`).
+
+    Precision = fraction of predicted points whose nearest ground-truth point is
+    closer than the threshold (`d < t`, strict, as FreiHAND); recall = fraction
+    of ground-truth points whose nearest predicted point is closer than `t`;
+    `F = 2 P R / (P + R)`, 0 when `P + R = 0`. (FreiHAND's code names the two the
+    other way round; F is symmetric.) FreiHAND reports F on the aligned
+    vertices: `align=True`, or `freihand_metrics`.
+
+    Args:
+        pred_vertices: `[N, V, 3]` or `[V, 3]`, metres.
+        gt_vertices: `[N, W, 3]` or `[W, 3]`; W may differ from V.
+        threshold: metres; a float or a sequence of T floats.
+        align: first align the prediction with `procrustes_align(...,
+            allow_reflection=True)` as FreiHAND does (needs V = W).
+        return_precision_recall: also return precision and recall.
+        chunk_size: rows per chunk of the nearest-neighbour search.
+
+    Returns:
+        F-scores `[N]` (`[N, T]` for a sequence of thresholds; no N axis for one
+        sample), and with `return_precision_recall` the tuple `(f, precision, recall)`.
+
+    Raises:
+        ValueError: bad shapes or thresholds.
+    """
+    pred, batched = _as_points(pred_vertices, "pred_vertices")
+    gt, gt_batched = _as_points(gt_vertices, "gt_vertices")
+    if batched != gt_batched or pred.shape[0] != gt.shape[0]:
+        raise ValueError(
+            "pred_vertices and gt_vertices must hold the same number of samples. Received: "
+            f"pred_vertices.shape={_shape(np.asarray(pred_vertices))}, "
+            f"gt_vertices.shape={_shape(np.asarray(gt_vertices))}"
+        )
+    if pred.shape[1] == 0 or gt.shape[1] == 0:
+        raise ValueError(
+            "pred_vertices and gt_vertices must hold at least one point. Received: "
+            f"pred_vertices.shape={_shape(pred)}, gt_vertices.shape={_shape(gt)}"
+        )
+    scalar = np.ndim(threshold) == 0
+    t = np.atleast_1d(np.asarray(threshold, np.float64))
+    if t.ndim != 1 or np.any(t <= 0) or not np.all(np.isfinite(t)):
+        raise ValueError(f"threshold must be > 0. Received: threshold={threshold!r}")
+    if align:
+        if pred.shape != gt.shape:
+            raise ValueError(
+                "align=True needs pred_vertices and gt_vertices of the same shape. "
+                f"Received: pred_vertices.shape={_shape(pred)}, gt_vertices.shape={_shape(gt)}"
+            )
+        pred = procrustes_align(pred, gt, allow_reflection=True)
+    n = pred.shape[0]
+    precision = np.empty((n, t.size))
+    recall = np.empty((n, t.size))
+    for i in range(n):
+        d_pred = nearest_distances(pred[i], gt[i], chunk_size)  # [V]: pred -> nearest gt
+        d_gt = nearest_distances(gt[i], pred[i], chunk_size)  # [W]: gt -> nearest pred
+        precision[i] = np.mean(d_pred[:, None] < t, axis=0)
+        recall[i] = np.mean(d_gt[:, None] < t, axis=0)
+    total = precision + recall
+    f = np.where(total > 0, 2 * precision * recall / np.where(total > 0, total, 1.0), 0.0)
+    outputs = [f, precision, recall]
+    if scalar:
+        outputs = [o[:, 0] for o in outputs]
+    if not batched:
+        outputs = [o[0] for o in outputs]
+    return tuple(outputs) if return_precision_recall else outputs[0]
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def pck_curve(errors: Any, thresholds: Any, visible: Any = None) -> np.ndarray:
+    """Percentage of correct keypoints at each threshold, `EvalUtil` style.
+
+    For each keypoint, the fraction of its visible errors with `error <= t`;
+    then the mean over the keypoints that are visible at least once (as
+    `EvalUtil.get_measures` in lmb-freiburg/hand3d and freihand).
+
+    Args:
+        errors: `[N, K]` distances (or `[N]`, one keypoint), any unit.
+        thresholds: `[T]` increasing, the unit of `errors`.
+        visible: `[N, K]` (or `[N]`) mask, nonzero = counted; None = all.
+
+    Returns:
+        float64 `[T]` in [0, 1]; NaN everywhere when nothing is visible.
+
+    Raises:
+        ValueError: bad shapes or thresholds.
+    """
+    e = np.asarray(errors, np.float64)
+    if e.ndim == 1:
+        e = e[:, None]
+        visible = None if visible is None else np.asarray(visible)[:, None]
+    if e.ndim != 2:
+        raise ValueError(
+            f"errors must have shape [N, K] or [N]. Received: errors.shape={_shape(e)}"
+        )
+    t = _as_thresholds(thresholds)
+    vis = _as_visible(visible, e.shape)
+    counts = vis.sum(axis=0)  # [K]
+    used = counts > 0
+    if not np.any(used):
+        return np.full(t.shape, np.nan)
+    correct = np.einsum("nkt,nk->kt", (e[:, :, None] <= t).astype(np.float64), vis)  # [K, T]
+    return np.mean(correct[used] / counts[used, None], axis=0)
+
+
+def auc(pck: Any, thresholds: Any) -> float:
+    """Normalised area under a PCK curve: `trapz(pck, t) / trapz(1, t)`.
+
+    As `calc_auc` and `EvalUtil.get_measures` in hand3d / freihand: the
+    trapezoidal integral over the thresholds divided by the threshold range,
+    so a curve that is 1 everywhere has AUC 1.
+
+    Args:
+        pck: `[T]` values.
+        thresholds: `[T]` increasing.
+
+    Returns:
+        The normalised area (a float; NaN if `pck` holds NaN).
+
+    Raises:
+        ValueError: bad shapes or thresholds.
+    """
+    t = _as_thresholds(thresholds)
+    y = np.asarray(pck, np.float64)
+    if y.shape != t.shape:
+        raise ValueError(
+            f"pck must have the shape of thresholds {_shape(t)}. Received: pck.shape={_shape(y)}"
+        )
+    return float(np.trapezoid(y, t) / np.trapezoid(np.ones_like(t), t))
+
+
+def epe_stats(errors: Any, visible: Any = None) -> tuple[float, float]:
+    """Mean and median end-point error, `EvalUtil` style.
+
+    Per keypoint over its visible samples, then the mean over keypoints.
+
+    Args:
+        errors: `[N, K]` (or `[N]`) distances.
+        visible: mask of the same shape, or None.
+
+    Returns:
+        `(mean, median)` in the unit of `errors`; NaN when nothing is visible.
+    """
+    e = np.asarray(errors, np.float64)
+    if e.ndim == 1:
+        e = e[:, None]
+        visible = None if visible is None else np.asarray(visible)[:, None]
+    if e.ndim != 2:
+        raise ValueError(
+            f"errors must have shape [N, K] or [N]. Received: errors.shape={_shape(e)}"
+        )
+    vis = _as_visible(visible, e.shape)
+    means, medians = [], []
+    for k in range(e.shape[1]):
+        values = e[vis[:, k], k]
+        if values.size:
+            means.append(values.mean())
+            medians.append(np.median(values))
+    if not means:
+        return float("nan"), float("nan")
+    return float(np.mean(means)), float(np.mean(medians))
+
+
+def _curve_summary(errors: np.ndarray, visible: np.ndarray, thresholds: np.ndarray) -> dict:
+    pck = pck_curve(errors, thresholds, visible)
+    mean, median = epe_stats(errors, visible)
+    return {
+        "thresholds": thresholds,
+        "pck": pck,
+        "auc": auc(pck, thresholds),
+        "epe_mean": mean,
+        "epe_median": median,
+        "count": int(np.sum(np.any(visible, axis=1))),
+    }
+
+
+def pck_2d(
+    pred_px: Any,
+    gt_px: Any,
+    visible: Any = None,
+    thresholds: Any = None,
+) -> dict[str, Any]:
+    """2D PCK and AUC in pixels (the protocol of hand3d's `eval2d.py`).
+
+    Thresholds are absolute, in pixels of the image the keypoints live in (not
+    normalised by the hand size); the default is hand3d's 20 thresholds from 0
+    to 30 px. Aggregation as `pck_curve`.
+
+    Args:
+        pred_px: `[N, K, 2]` or `[K, 2]` predicted keypoints, pixels.
+        gt_px: same shape, ground truth.
+        visible: `[N, K]` (or `[K]`) mask of labelled keypoints; None = all.
+        thresholds: `[T]` pixels; None = `linspace(0, 30, 20)`.
+
+    Returns:
+        Dict: `thresholds [T]` (px), `pck [T]`, `auc` (over the thresholds),
+        `epe_mean`, `epe_median` (px) and `count` (samples with a visible keypoint).
+
+    Raises:
+        ValueError: bad shapes.
+    """
+    p, batched = _as_points(pred_px, "pred_px", (2,))
+    g, _ = _as_points(gt_px, "gt_px", (2,))
+    _same_shape(pred_px, gt_px, "pred_px", "gt_px")
+    if visible is not None and not batched:
+        visible = np.asarray(visible)[None]
+    vis = _as_visible(visible, p.shape[:2])
+    t = _as_thresholds(_linspace(HAND3D_2D_THRESHOLDS_PX) if thresholds is None else thresholds)
+    return _curve_summary(keypoint_errors(p, g), vis, t)
+
+
+def rhd_stb_pck(
+    pred: Any,
+    gt: Any,
+    visible: Any = None,
+    thresholds: Any = None,
+    auc_min: float = HAND3D_AUC_MIN_M,
+    root: int = 0,
+    scale_to_reference_bone: bool = True,
+) -> dict[str, Any]:
+    """3D PCK of the RHD / STB protocol (lmb-freiburg/hand3d `eval_full.py`).
+
+    1. Both sets are made relative to the root keypoint (0: the wrist in our
+       order; hand3d's RHD records put the palm centre there).
+    2. The prediction is rescaled so that its reference bone
+       (`hiu_tf.keypoints.REFERENCE_BONE`, middle MCP -> PIP) has the
+       ground-truth length (hand3d predicts normalised coordinates and
+       multiplies them by that length).
+    3. PCK per keypoint over visible samples, averaged over keypoints, at 20
+       thresholds `linspace(0, 50 mm, 20)` (`get_measures(0.0, 0.050, 20)`).
+    4. `auc` integrates the part of the curve at thresholds >= 20 mm (21.05 mm
+       to 50 mm here, hand3d's `[8:]`), normalised by that range; `auc_0_50`
+       the whole curve.
+
+    Args:
+        pred: `[N, 21, 3]` or `[21, 3]` predicted joints, metres, canonical order.
+        gt: same shape, ground truth.
+        visible: `[N, 21]` mask of the keypoints to count; None = all.
+        thresholds: `[T]` metres; None = the 20 above.
+        auc_min: lower end of the AUC range, metres.
+        root: index of the root keypoint.
+        scale_to_reference_bone: apply step 2.
+
+    Returns:
+        Dict: `thresholds [T]` (metres), `pck [T]`, `auc` (>= auc_min),
+        `auc_0_50` (all thresholds), `epe_mean`, `epe_median` (metres, after
+        steps 1-2) and `count` (samples with a visible keypoint).
+
+    Raises:
+        ValueError: bad shapes, or fewer than 2 thresholds >= auc_min.
+    """
+    p, batched = _as_points(pred, "pred")
+    g, _ = _as_points(gt, "gt")
+    _same_shape(pred, gt, "pred", "gt")
+    if p.shape[1] != NUM_KEYPOINTS:
+        raise ValueError(
+            f"pred must hold {NUM_KEYPOINTS} keypoints in the canonical order. "
+            f"Received: pred.shape={_shape(p)}"
+        )
+    if visible is not None and not batched:
+        visible = np.asarray(visible)[None]
+    vis = _as_visible(visible, p.shape[:2])
+    t = _as_thresholds(_linspace(HAND3D_THRESHOLDS_M) if thresholds is None else thresholds)
+    upper = t[t >= auc_min - 1e-12]
+    if upper.size < 2:
+        raise ValueError(
+            f"at least 2 thresholds must be >= auc_min. Received: auc_min={auc_min}, "
+            f"thresholds={np.array2string(t, threshold=8)}"
+        )
+    p = p - p[:, root : root + 1]
+    g = g - g[:, root : root + 1]
+    if scale_to_reference_bone:
+        a, b = REFERENCE_BONE
+        gt_len = np.linalg.norm(g[:, b] - g[:, a], axis=-1)  # [N]
+        pred_len = np.linalg.norm(p[:, b] - p[:, a], axis=-1)  # [N]
+        p = p * np.where(pred_len > _EPS, gt_len / np.maximum(pred_len, _EPS), 1.0)[:, None, None]
+    out = _curve_summary(keypoint_errors(p, g), vis, t)
+    out["auc_0_50"] = out.pop("auc")
+    out["auc"] = auc(out["pck"][t >= auc_min - 1e-12], upper)
+    return out
+
+
+# --------------------------------------------------------------------------- FreiHAND
+
+
+def freihand_metrics(
+    pred_joints: Any,
+    pred_vertices: Any,
+    gt_joints: Any,
+    gt_vertices: Any,
+    return_curves: bool = False,
+) -> dict[str, Any]:
+    """The official FreiHAND evaluation (lmb-freiburg/freihand `eval.py`), aligned scores.
+
+    Per sample, joints and vertices are aligned separately onto the ground
+    truth by `procrustes_align(..., allow_reflection=True)` (`align_w_scale`:
+    scale, orthogonal matrix, translation). Then:
+
+    * `pa_mpjpe`, `pa_mpvpe`: mean aligned error (metres) (`xyz_al_mean3d`,
+      `mesh_al_mean3d`; the official file writes them in cm).
+    * `auc_joints`, `auc_vertices`: per-point PCK over `linspace(0, 0.05, 100)`
+      metres, averaged over points, normalised AUC (`xyz_al_auc3d`, `mesh_al_auc3d`).
+    * `f5`, `f15`: mean over samples of the F-score of the aligned vertices at
+      5 mm and 15 mm (`f_al_score_5`, `f_al_score_15`).
+
+    When the predicted mesh has another vertex count than the ground truth
+    (not MANO's 778), FreiHAND cannot compare vertices one to one:
+    `pa_mpvpe` and `auc_vertices` are None (the official script writes -1) and
+    the vertices for the F-scores are moved by the similarity estimated on the
+    joints. (The official `align_by_trafo` applies that similarity without the
+    prediction's normalisation and about the vertices' own centroid; we apply
+    the joints' similarity as such.)
+
+    Args:
+        pred_joints: `[N, 21, 3]` metres.
+        pred_vertices: `[N, V, 3]` metres.
+        gt_joints: `[N, 21, 3]` metres.
+        gt_vertices: `[N, W, 3]` metres (W = 778 for FreiHAND).
+        return_curves: also return `thresholds [100]` (metres), `pck_joints`
+            and `pck_vertices` (`[100]`, None without one-to-one vertices).
+
+    Returns:
+        Dict with `pa_mpjpe`, `pa_mpvpe`, `f5`, `f15`, `auc_joints`,
+        `auc_vertices` (floats or None), and the curves when asked.
+
+    Raises:
+        ValueError: bad shapes.
+    """
+    pj, _ = _as_points(pred_joints, "pred_joints", allow_unbatched=False)
+    gj, _ = _as_points(gt_joints, "gt_joints", allow_unbatched=False)
+    _same_shape(pred_joints, gt_joints, "pred_joints", "gt_joints")
+    pv, _ = _as_points(pred_vertices, "pred_vertices", allow_unbatched=False)
+    gv, _ = _as_points(gt_vertices, "gt_vertices", allow_unbatched=False)
+    if not pj.shape[0] == pv.shape[0] == gv.shape[0]:
+        raise ValueError(
+            "all inputs must hold the same number of samples. Received: "
+            f"pred_joints.shape={_shape(pj)}, pred_vertices.shape={_shape(pv)}, "
+            f"gt_vertices.shape={_shape(gv)}"
+        )
+    thresholds = _linspace(FREIHAND_THRESHOLDS_M)
+    joints_aligned = procrustes_align(pj, gj, allow_reflection=True)
+    joint_errors = keypoint_errors(joints_aligned, gj)  # [N, 21]
+    pck_joints = pck_curve(joint_errors, thresholds)
+    one_to_one = pv.shape == gv.shape
+    if one_to_one:
+        verts_aligned = procrustes_align(pv, gv, allow_reflection=True)
+        vertex_errors = keypoint_errors(verts_aligned, gv)  # [N, V]
+        pck_vertices = pck_curve(vertex_errors, thresholds)
+    else:
+        verts_aligned = apply_similarity(pv, *procrustes_transform(pj, gj, allow_reflection=True))
+        pck_vertices = None
+    f = f_score(verts_aligned, gv, FREIHAND_F_THRESHOLDS_M)  # [N, 2]
+    out: dict[str, Any] = {
+        "pa_mpjpe": float(joint_errors.mean()),
+        "pa_mpvpe": float(vertex_errors.mean()) if one_to_one else None,
+        "f5": float(f[:, 0].mean()),
+        "f15": float(f[:, 1].mean()),
+        "auc_joints": auc(pck_joints, thresholds),
+        "auc_vertices": auc(pck_vertices, thresholds) if one_to_one else None,
+    }
+    if return_curves:
+        out.update(thresholds=thresholds, pck_joints=pck_joints, pck_vertices=pck_vertices)
+    return out
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def _as_masks(value: Any, name: str) -> tuple[np.ndarray, bool]:
+    m = np.asarray(value)
+    if m.ndim == 2:
+        return m[None] > 0.5, False
+    if m.ndim == 3:
+        return m > 0.5, True
+    raise ValueError(
+        f"{name} must have shape [N, H, W] or [H, W]. Received: {name}.shape={_shape(m)}"
+    )
+
+
+def mask_iou(pred_mask: Any, gt_mask: Any) -> np.ndarray | float:
+    """Intersection over union of binary masks, per image.
+
+    Values > 0.5 are foreground (pass probabilities, or `logits > 0`). An image
+    where both masks are empty has IoU 1.
+
+    Args:
+        pred_mask: `[N, H, W]` or `[H, W]`.
+        gt_mask: same shape.
+
+    Returns:
+        float64 `[N]` (a float for one image).
+
+    Raises:
+        ValueError: bad or different shapes.
+    """
+    p, batched = _as_masks(pred_mask, "pred_mask")
+    g, _ = _as_masks(gt_mask, "gt_mask")
+    _same_shape(pred_mask, gt_mask, "pred_mask", "gt_mask")
+    inter = np.sum(p & g, axis=(1, 2), dtype=np.float64)
+    union = np.sum(p | g, axis=(1, 2), dtype=np.float64)
+    iou = np.where(union > 0, inter / np.maximum(union, 1.0), 1.0)
+    return iou if batched else float(iou[0])
+
+
+def mean_iou(pred_mask: Any, gt_mask: Any, valid: Any = None) -> float:
+    """Mean over images of the per-image hand IoU (`mask_iou`).
+
+    Args:
+        pred_mask: `[N, H, W]`.
+        gt_mask: `[N, H, W]`.
+        valid: `[N]` mask of the images to count (e.g. `has_mask`); None = all.
+
+    Returns:
+        The mean IoU; NaN when no image is counted.
+    """
+    iou = np.atleast_1d(mask_iou(pred_mask, gt_mask))
+    keep = _as_visible(valid, iou.shape, "valid")
+    return float(iou[keep].mean()) if np.any(keep) else float("nan")
+
+
+def iou_pck(ious: Any, thresholds: Any = None) -> np.ndarray:
+    """The paper's "IoU PCK": the fraction of images whose IoU exceeds each threshold.
+
+    Args:
+        ious: `[N]` per-image IoU.
+        thresholds: `[T]` increasing; None = `linspace(0, 1, 21)`.
+
+    Returns:
+        float64 `[T]`, `mean(iou > t)`; NaN when N = 0. `auc(curve,
+        thresholds)` summarises it.
+    """
+    iou = np.asarray(ious, np.float64)
+    if iou.ndim != 1:
+        raise ValueError(f"ious must have shape [N]. Received: ious.shape={_shape(iou)}")
+    t = _as_thresholds(_linspace(IOU_THRESHOLDS) if thresholds is None else thresholds)
+    if iou.size == 0:
+        return np.full(t.shape, np.nan)
+    return np.mean(iou[:, None] > t, axis=0)
+
+
+# --------------------------------------------------------------------------- Keras metrics
+
+
+def _pick(value: Any, key: str, what: str) -> Any:
+    if isinstance(value, Mapping):
+        if key not in value:
+            raise KeyError(f"{what} has no key {key!r}. Received keys: {sorted(value)}")
+        return value[key]
+    return value
+
+
+def _flag_weight(y_true: Any, flag: str, sample_weight: Any, dtype: str) -> Any:
+    """`[B]` weight: the label flag for dicts, times `sample_weight` (if given)."""
+    weight = ops.cast(y_true[flag], dtype) if isinstance(y_true, Mapping) else None
+    if sample_weight is not None:
+        sw = ops.cast(sample_weight, dtype)
+        weight = sw if weight is None else weight * sw
+    return weight
+
+
+@keras.saving.register_keras_serializable(package="hiu_tf")
+class KeypointPCK2D(keras.metrics.Metric):
+    """Streaming 2D PCK at one pixel threshold (`pck_curve` aggregation).
+
+    Counts, per keypoint, the visible keypoints with error `<= threshold` px;
+    the result is the mean over keypoints seen at least once (0 before any).
+
+    `update_state(y_true, y_pred, sample_weight=None)`:
+
+    * dicts: `y_true` the pipeline batch (`keypoints_px [B, 21, 2]`,
+      `keypoint_visible [B, 21]`, `has_2d [B]`), `y_pred` the model outputs
+      (`pred_key`, default `keypoints_px`); visibility = `keypoint_visible * has_2d`.
+    * tensors: `y_true`, `y_pred` `[B, 21, 2]`; `sample_weight` `[B]` or
+      `[B, 21]` visibility (None = all).
+
+    Args:
+        threshold: pixels.
+        pred_key: the output key in a `y_pred` dict (`keypoints_px` or
+            `keypoints_px_heatmap`).
+        num_keypoints: K.
+        name, dtype: `keras.metrics.Metric` arguments.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 5.0,
+        pred_key: str = "keypoints_px",
+        num_keypoints: int = NUM_KEYPOINTS,
+        name: str = "pck_2d",
+        dtype: Any = None,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        if not threshold > 0:
+            raise ValueError(f"threshold must be > 0. Received: threshold={threshold}")
+        self.threshold = float(threshold)
+        self.pred_key = pred_key
+        self.num_keypoints = int(num_keypoints)
+        self.correct = self.add_variable(
+            shape=(self.num_keypoints,), initializer="zeros", name="correct"
+        )
+        self.total = self.add_variable(
+            shape=(self.num_keypoints,), initializer="zeros", name="total"
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        gt = ops.cast(_pick(y_true, "keypoints_px", "y_true"), self.dtype)  # [B, K, 2]
+        pred = ops.cast(_pick(y_pred, self.pred_key, "y_pred"), self.dtype)  # [B, K, 2]
+        if isinstance(y_true, Mapping):
+            visible = ops.cast(y_true["keypoint_visible"], self.dtype)  # [B, K]
+            visible = visible * ops.cast(y_true["has_2d"], self.dtype)[:, None]
+        else:
+            visible = ops.ones_like(gt[..., 0])  # [B, K]
+        if sample_weight is not None:
+            weight = ops.cast(sample_weight, self.dtype)
+            visible = visible * (weight if len(weight.shape) == 2 else weight[:, None])
+        visible = ops.cast(visible > 0, self.dtype)
+        error = ops.sqrt(ops.sum(ops.square(pred - gt), axis=-1))  # [B, K]
+        hit = ops.cast(error <= self.threshold, self.dtype) * visible
+        self.correct.assign_add(ops.sum(hit, axis=0))
+        self.total.assign_add(ops.sum(visible, axis=0))
+
+    def result(self):
+        used = ops.cast(self.total > 0, self.dtype)
+        per_keypoint = self.correct / ops.maximum(self.total, 1.0)
+        return ops.sum(per_keypoint * used) / ops.maximum(ops.sum(used), 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "threshold": self.threshold,
+            "pred_key": self.pred_key,
+            "num_keypoints": self.num_keypoints,
+        }
+
+
+@keras.saving.register_keras_serializable(package="hiu_tf")
+class MaskIoU(keras.metrics.Metric):
+    """Streaming mean per-image IoU of the predicted hand mask (`mean_iou`).
+
+    Mask logits are resized bilinearly to the ground-truth mask's size and
+    thresholded at 0 (probability 0.5).
+
+    `update_state(y_true, y_pred, sample_weight=None)`:
+
+    * dicts: `y_true` with `mask [B, H, W]` (or `true_key`) and `has_mask [B]`;
+      `y_pred` the model outputs, `pred_key` or, when None, the last stack's
+      `stack{N}_mask_logits`.
+    * tensors: `y_true` `[B, H, W]` / `[B, H, W, 1]` in {0, 1}, `y_pred` logits
+      `[B, h, w]` / `[B, h, w, 1]`; `sample_weight` `[B]` (None = all).
+
+    Args:
+        pred_key: output key of the mask logits in a `y_pred` dict; None = last stack.
+        true_key: label key in a `y_true` dict (`mask`, or `mask_small`).
+        name, dtype: `keras.metrics.Metric` arguments.
+    """
+
+    def __init__(
+        self,
+        pred_key: str | None = None,
+        true_key: str = "mask",
+        name: str = "mask_iou",
+        dtype: Any = None,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        self.pred_key = pred_key
+        self.true_key = true_key
+        self.iou_sum = self.add_variable(shape=(), initializer="zeros", name="iou_sum")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def _logits(self, y_pred):
+        if not isinstance(y_pred, Mapping):
+            return y_pred
+        if self.pred_key is not None:
+            return _pick(y_pred, self.pred_key, "y_pred")
+        keys = [k for k in y_pred if k.startswith("stack") and k.endswith("_mask_logits")]
+        if not keys:
+            raise KeyError(
+                f"y_pred has no stack{{i}}_mask_logits key. Received keys: {sorted(y_pred)}"
+            )
+        return y_pred[max(keys, key=lambda k: int(k[len("stack") : -len("_mask_logits")]))]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        gt = ops.cast(_pick(y_true, self.true_key, "y_true"), self.dtype)
+        logits = ops.cast(self._logits(y_pred), self.dtype)
+        if len(gt.shape) == 3:
+            gt = gt[..., None]  # [B, H, W, 1]
+        if len(logits.shape) == 3:
+            logits = logits[..., None]  # [B, h, w, 1]
+        if tuple(logits.shape[1:3]) != tuple(gt.shape[1:3]):
+            logits = ops.image.resize(logits, tuple(gt.shape[1:3]), interpolation="bilinear")
+        pred = logits > 0
+        truth = gt > 0.5
+        inter = ops.sum(ops.cast(ops.logical_and(pred, truth), self.dtype), axis=(1, 2, 3))
+        union = ops.sum(ops.cast(ops.logical_or(pred, truth), self.dtype), axis=(1, 2, 3))
+        iou = ops.where(union > 0, inter / ops.maximum(union, 1.0), ops.ones_like(union))  # [B]
+        weight = _flag_weight(y_true, "has_mask", sample_weight, self.dtype)
+        if weight is None:
+            weight = ops.ones_like(iou)
+        weight = ops.cast(ops.reshape(weight, (-1,)) > 0, self.dtype)
+        self.iou_sum.assign_add(ops.sum(iou * weight))
+        self.count.assign_add(ops.sum(weight))
+
+    def result(self):
+        return self.iou_sum / ops.maximum(self.count, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "pred_key": self.pred_key,
+            "true_key": self.true_key,
+        }
+
+
+@keras.saving.register_keras_serializable(package="hiu_tf")
+class MPJPE3D(keras.metrics.Metric):
+    """Streaming root-relative mean per-joint position error in millimetres (`mpjpe`).
+
+    `update_state(y_true, y_pred, sample_weight=None)`:
+
+    * dicts: `y_true` with `joints_cam [B, 21, 3]` and `has_3d [B]`; `y_pred` the
+      model outputs (`pred_key`, default `joints_cam`). Metres.
+    * tensors: `[B, 21, 3]` each; `sample_weight` `[B]` (None = all).
+
+    Args:
+        root: the keypoint subtracted from both sets (0 = wrist); None = absolute.
+        pred_key: output key in a `y_pred` dict.
+        name, dtype: `keras.metrics.Metric` arguments.
+    """
+
+    def __init__(
+        self,
+        root: int | None = 0,
+        pred_key: str = "joints_cam",
+        name: str = "mpjpe_3d_mm",
+        dtype: Any = None,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        self.root = root
+        self.pred_key = pred_key
+        self.error_sum = self.add_variable(shape=(), initializer="zeros", name="error_sum")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        gt = ops.cast(_pick(y_true, "joints_cam", "y_true"), self.dtype)  # [B, K, 3]
+        pred = ops.cast(_pick(y_pred, self.pred_key, "y_pred"), self.dtype)  # [B, K, 3]
+        if self.root is not None:
+            r = self.root
+            gt = gt - gt[:, r : r + 1]
+            pred = pred - pred[:, r : r + 1]
+        error = ops.sqrt(ops.sum(ops.square(pred - gt), axis=-1))  # [B, K]
+        weight = _flag_weight(y_true, "has_3d", sample_weight, self.dtype)
+        if weight is None:
+            weight = ops.ones_like(error[:, 0])
+        weight = ops.cast(ops.reshape(weight, (-1,)) > 0, self.dtype)  # [B]
+        self.error_sum.assign_add(1000.0 * ops.sum(error * weight[:, None]))
+        self.count.assign_add(ops.sum(weight) * ops.cast(ops.shape(error)[1], self.dtype))
+
+    def result(self):
+        return self.error_sum / ops.maximum(self.count, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "root": self.root,
+            "pred_key": self.pred_key,
+        }
+
+
+__all__ = [
+    "FREIHAND_F_THRESHOLDS_M",
+    "FREIHAND_THRESHOLDS_M",
+    "HAND3D_2D_THRESHOLDS_PX",
+    "HAND3D_AUC_MIN_M",
+    "HAND3D_THRESHOLDS_M",
+    "IOU_THRESHOLDS",
+    "KeypointPCK2D",
+    "MPJPE3D",
+    "MaskIoU",
+    "apply_similarity",
+    "auc",
+    "epe_stats",
+    "f_score",
+    "freihand_metrics",
+    "iou_pck",
+    "keypoint_errors",
+    "mask_iou",
+    "mean_iou",
+    "mpjpe",
+    "nearest_distances",
+    "pa_mpjpe",
+    "pa_mpvpe",
+    "pck_2d",
+    "pck_curve",
+    "procrustes_align",
+    "procrustes_transform",
+    "rhd_stb_pck",
+]

@@ -1,0 +1,124 @@
+"""Overlays and plots: files written, pixels changed where expected and nowhere else."""
+
+import cv2
+import matplotlib
+import numpy as np
+import pytest
+
+from hiu_tf import visualize
+from hiu_tf.keypoints import FINGER_COLORS_BGR
+
+SIZE = 64
+
+
+def _keypoints() -> np.ndarray:
+    """A spread-out hand: wrist at the bottom centre, fingers fanning upwards."""
+    kp = np.zeros((21, 2))
+    kp[0] = (32.5, 60.5)
+    for f in range(5):
+        for k in range(4):
+            kp[1 + 4 * f + k] = (8.5 + 12 * f, 48.5 - 10 * k)
+    return kp
+
+
+def test_draw_skeleton_uses_finger_colours_and_skips_invisible():
+    image = np.zeros((SIZE, SIZE, 3), np.float32)
+    kp = _keypoints()
+    visible = np.ones(21)
+    visible[20] = 0  # pinky tip hidden
+    out = visualize.draw_skeleton(image, kp, visible, radius=2)
+    assert out.dtype == np.uint8 and out.shape == (SIZE, SIZE, 3)
+    assert not image.any()  # the input is untouched
+    # The centre of the thumb tip dot has the thumb colour (BGR (0, 0, 255) -> RGB red).
+    x, y = kp[4].astype(int)
+    np.testing.assert_array_equal(out[y, x], FINGER_COLORS_BGR[0][::-1])
+    x, y = kp[8].astype(int)
+    np.testing.assert_array_equal(out[y, x], FINGER_COLORS_BGR[1][::-1])
+    # The hidden pinky tip and its bone are not drawn; the pinky DIP is.
+    x, y = kp[20].astype(int)
+    assert not out[y - 1 : y + 2, x - 1 : x + 2].any()
+    x, y = kp[19].astype(int)
+    assert out[y, x].any()
+    # Far from the hand nothing changes.
+    assert not out[:5, :5].any()
+    bgr = visualize.draw_skeleton(image, kp, channel_order="bgr")
+    x, y = kp[4].astype(int)
+    np.testing.assert_array_equal(bgr[y, x], FINGER_COLORS_BGR[0])
+    single = visualize.draw_skeleton(np.zeros((SIZE, SIZE, 3), np.uint8), kp, color=(1, 2, 3))
+    x, y = kp[12].astype(int)
+    np.testing.assert_array_equal(single[y, x], (1, 2, 3))
+
+
+def test_draw_mask_blends_inside_only():
+    image = np.full((SIZE, SIZE, 3), 100, np.uint8)
+    mask = np.zeros((16, 16))  # heat-map sized: resized to the image
+    mask[4:12, 4:12] = 1
+    out = visualize.draw_mask(image, mask, color=(0, 200, 0), alpha=0.5)
+    np.testing.assert_array_equal(out[32, 32], (50, 150, 50))
+    np.testing.assert_array_equal(out[2, 2], (100, 100, 100))
+    np.testing.assert_array_equal(visualize.draw_mask(image, mask, alpha=0.0), image)
+    outlined = visualize.draw_mask(image, mask[..., None], outline=True)
+    assert outlined.shape == image.shape
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]. Received: alpha=2"):
+        visualize.draw_mask(image, mask, alpha=2)
+    with pytest.raises(ValueError, match=r"mask must have shape .*Received: mask.shape=\[4\]"):
+        visualize.draw_mask(image, np.zeros(4))
+
+
+def test_overlay_panel_tiles():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(SIZE, SIZE, 3)).astype(np.float32)
+    kp = _keypoints()
+    gt_mask = np.zeros((SIZE, SIZE))
+    gt_mask[20:50, 20:50] = 1
+    panel = visualize.overlay_panel(
+        image,
+        pred_keypoints_px=kp + 2.0,
+        gt_keypoints_px=kp,
+        pred_mask=np.full((16, 16), 0.9),
+        gt_mask=gt_mask,
+        tile_size=128,
+        labels=False,
+    )
+    assert panel.shape == (128, 384, 3) and panel.dtype == np.uint8
+    tile_in, tile_gt, tile_pred = panel[:, :128], panel[:, 128:256], panel[:, 256:]
+    np.testing.assert_array_equal(
+        tile_in, cv2.resize(visualize.to_uint8(image), (128, 128), interpolation=cv2.INTER_LINEAR)
+    )
+    # Keypoints scale with the tile: the thumb tip of the ground truth at 2x.
+    x, y = (kp[4] * 2).astype(int)
+    np.testing.assert_array_equal(tile_gt[y, x], FINGER_COLORS_BGR[0][::-1])
+    assert np.abs(tile_gt[2, 2].astype(int) - tile_in[2, 2]).sum() == 0  # outside the gt mask
+    assert np.abs(tile_pred[2, 2].astype(int) - tile_in[2, 2]).sum() > 0  # inside the pred mask
+    only = visualize.overlay_panel(image, tile_size=None)
+    assert only.shape == (SIZE, SIZE, 3)
+    gt_only = visualize.overlay_panel(image, gt_keypoints_px=kp, tile_size=256)
+    assert gt_only.shape == (256, 512, 3)
+
+
+def test_plot_pck_curves_writes_a_png(tmp_path):
+    backend = matplotlib.get_backend()
+    t = np.linspace(0.0, 0.05, 20)
+    curves = {"model": (t, np.clip(t / 0.03, 0, 1)), "perfect": (t, np.ones(20))}
+    path = visualize.plot_pck_curves(
+        curves, tmp_path / "sub" / "pck.png", title="3D PCK", xlabel="mm", x_scale=1000
+    )
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[0] > 100 and image.std() > 0
+    assert matplotlib.get_backend() == backend  # no global backend switch
+    assert visualize.curve_label("perfect", t, np.ones(20)) == "perfect (AUC=1.000)"
+    assert visualize.curve_label("step", [0, 1, 2, 3, 4], [0, 0, 1, 1, 1]) == "step (AUC=0.625)"
+    with pytest.raises(ValueError, match="at least one curve"):
+        visualize.plot_pck_curves({}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"Received: thresholds.shape=\[20\], pck.shape=\[3\]"):
+        visualize.plot_pck_curves({"bad": (t, [1, 2, 3])}, tmp_path / "x.png")
+
+
+def test_bad_inputs():
+    image = np.zeros((SIZE, SIZE, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"keypoints_px must have shape \[21, 2\]. Received"):
+        visualize.draw_skeleton(image, np.zeros((20, 2)))
+    with pytest.raises(ValueError, match=r"image must have shape \[H, W, 3\]. Received"):
+        visualize.draw_skeleton(np.zeros((SIZE, SIZE)), _keypoints())
+    with pytest.raises(ValueError, match=r"channel_order must be one of"):
+        visualize.draw_skeleton(image, _keypoints(), channel_order="hsv")
