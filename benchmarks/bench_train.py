@@ -1,0 +1,189 @@
+"""Training throughput of a preset: float32 vs mixed precision, XLA off vs on, in one table.
+
+Usage (from the repository root):
+
+    python benchmarks/bench_train.py --preset tiny                    # CPU: a few minutes
+    python benchmarks/bench_train.py --preset paper-4stack --batch-size 32 --steps 50
+    python benchmarks/bench_train.py --preset mobile --mixed-precision mixed_float16 --jit both
+
+Each row builds the preset's `HIUModel` under one dtype policy, compiles it as
+`training.train` does (AdamW with the warm-up + cosine schedule, global norm
+clipping, `hiu_tf.losses.total_loss` with the preset's weights, `jit_compile`
+on or off) and runs `model.fit` on one fixed batch of random images with
+Gaussian heat-map, POF and mask targets (every label flag on, so every loss term
+runs). `first` is the time of the first `--warmup` steps (tracing, XLA
+compilation and the first steps); `steps/s` and `images/s` are measured over
+`--steps` further steps. On a GPU the default comparison is float32 vs
+"mixed_float16", on a CPU float32 vs "mixed_bfloat16" (float16 arithmetic is
+emulated on most CPUs). Input-pipeline cost is excluded (see
+`benchmarks/bench_data.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+
+
+def _device(tf) -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU: {details.get('device_name', gpus[0].name)} (x{len(gpus)})"
+    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def _batch(tf, np, size: int, heatmap_size: int, batch_size: int, seed: int = 0):
+    """A fixed batch `(images, labels)` with random keypoints, joints and masks."""
+    from hiu_tf import targets
+
+    rng = np.random.default_rng(seed)
+    b = batch_size
+    joints = rng.uniform([-0.06, -0.06, 0.45], [0.06, 0.06, 0.55], (b, 21, 3)).astype("float32")
+    focal = 2.0 * size
+    keypoints = joints[..., :2] / joints[..., 2:] * focal + size / 2
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    centre = keypoints.mean(axis=1)
+    mask = ((xx - centre[:, None, None, 0]) ** 2 + (yy - centre[:, None, None, 1]) ** 2) < (
+        size / 4
+    ) ** 2
+    ones = np.ones(b, "float32")
+    sample = {
+        "image": rng.uniform(0, 1, (b, size, size, 3)).astype("float32"),
+        "keypoints_px": keypoints.astype("float32"),
+        "keypoint_visible": np.ones((b, 21), "float32"),
+        "joints_cam": joints,
+        "mask": mask.astype("float32"),
+        "has_2d": ones,
+        "has_3d": ones,
+        "has_mask": ones,
+    }
+    batch = targets.make_targets(
+        {k: tf.constant(v) for k, v in sample.items()}, heatmap_size=heatmap_size
+    )
+    labels = {k: v for k, v in batch.items() if k not in ("image", "mask")}
+    return batch["image"], labels
+
+
+def _measure(config, precision: str, jit: bool, data, args) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from hiu_tf.model import HIUModel
+    from training.train import dtype_policy, make_optimizer
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    size = config.model.input_size
+    model = HIUModel(config.model, dtype=dtype_policy(precision))
+    model.build((None, size, size, 3))
+    model.compile(
+        optimizer=make_optimizer(config.train, total_steps=args.warmup + args.steps),
+        loss_config=config.loss,
+        jit_compile=jit,
+    )
+    dataset = tf.data.Dataset.from_tensors(data).repeat()
+    start = time.perf_counter()
+    model.fit(dataset, epochs=1, steps_per_epoch=args.warmup, verbose=0)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    history = model.fit(dataset, epochs=1, steps_per_epoch=args.steps, verbose=0)
+    seconds = time.perf_counter() - start
+    return {
+        "first": first,
+        "steps_per_s": args.steps / seconds,
+        "images_per_s": args.steps * args.batch_size / seconds,
+        "ms_per_step": 1000.0 * seconds / args.steps,
+        "loss": float(history.history["loss"][-1]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="tiny", help="a preset of hiu_tf.presets")
+    parser.add_argument("--batch-size", type=int, default=8, help="global batch size")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per row")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed first steps per row")
+    parser.add_argument(
+        "--mixed-precision",
+        choices=PRECISIONS,
+        default=None,
+        help="the mixed policy compared with float32 ('none' = float32 only; default: "
+        "mixed_float16 on a GPU, mixed_bfloat16 on a CPU)",
+    )
+    parser.add_argument(
+        "--jit", choices=("both", "on", "off"), default="both", help="XLA rows (default both)"
+    )
+    parser.add_argument(
+        "--hand-model", help="override model.hand_model (a MANO .pkl / .npz, or open:right)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set model.input_size=128 (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    for name in ("batch_size", "steps", "warmup"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+
+    import numpy as np
+    import tensorflow as tf
+
+    from hiu_tf.config import apply_overrides
+    from hiu_tf.presets import preset
+
+    overrides = list(args.overrides)
+    if args.hand_model:
+        overrides.append(f"model.hand_model={args.hand_model}")
+    config = apply_overrides(preset(args.preset), overrides)
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    mixed = args.mixed_precision or ("mixed_float16" if gpu else "mixed_bfloat16")
+    precisions = ["none"] + ([mixed] if mixed != "none" else [])
+    jits = {"both": [False, True], "on": [True], "off": [False]}[args.jit]
+    data = _batch(tf, np, config.model.input_size, config.model.heatmap_size, args.batch_size)
+    rows = []
+    combos = [(p, j) for p in precisions for j in jits]
+    for i, (precision, jit) in enumerate(combos, start=1):
+        label = f"{'float32' if precision == 'none' else precision}, XLA {'on' if jit else 'off'}"
+        sys.stderr.write(f"[{i}/{len(combos)}] {label} ...\n")
+        sys.stderr.flush()
+        rows.append((precision, jit, _measure(config, precision, jit, data, args)))
+
+    m = config.model
+    print(f"device      {_device(tf)}")
+    print(
+        f"preset      {config.name}: {m.num_stacks} stacks x width {m.width}, "
+        f"{m.input_size}x{m.input_size} input, tasks {'/'.join(m.tasks)}, "
+        f"mesh head {'on' if m.mesh_head else 'off'}, renderer {'on' if m.render_mask else 'off'}"
+    )
+    print(f"batch       {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up")
+    print()
+    header = (
+        f"{'precision':<15} {'XLA':<4} {'first (s)':>10} {'steps/s':>9} {'images/s':>9} "
+        f"{'ms/step':>9} {'vs f32':>7} {'loss':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    base = next((r for p, j, r in rows if p == "none" and not j), rows[0][2])
+    for precision, jit, r in rows:
+        name = "float32" if precision == "none" else precision
+        print(
+            f"{name:<15} {'on' if jit else 'off':<4} {r['first']:>10.1f} {r['steps_per_s']:>9.2f} "
+            f"{r['images_per_s']:>9.1f} {r['ms_per_step']:>9.1f} "
+            f"{r['steps_per_s'] / base['steps_per_s']:>6.2f}x {r['loss']:>9.3f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(main())
