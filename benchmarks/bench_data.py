@@ -53,12 +53,6 @@ def _rate_of(iterator, batch_size: int, warmup: int, min_time: float) -> tuple[f
             return count / elapsed, count
 
 
-def _open_model_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("mano_tf.open_hand") is not None
-
-
 def bench_synth(out_dir: str, count: int, workers: int, size: int, hand_model: str) -> list[tuple]:
     from hiu_tf.data.sources import synthetic
 
@@ -166,7 +160,6 @@ def bench_pipeline(records: str, size: int, batch: int, min_time: float) -> list
 
 
 def bench_train_step(name: str, batch: int, min_time: float) -> tuple[float, str, int]:
-    import dataclasses
 
     import keras
     import tensorflow as tf
@@ -176,9 +169,6 @@ def bench_train_step(name: str, batch: int, min_time: float) -> tuple[float, str
 
     cfg = preset(name).model
     note = ""
-    if cfg.mesh_head and cfg.hand_model.startswith("open:") and not _open_model_available():
-        cfg = dataclasses.replace(cfg, mesh_head=False)
-        note = "no mesh head (open hand model missing)"
     model = build_model(cfg, batch)
     optimizer = keras.optimizers.AdamW(1e-4)
     s, h = cfg.input_size, cfg.input_size // 4
@@ -241,12 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         records = args.records
-        can_synth = args.hand_model != "open:right" or _open_model_available()
-        if not args.skip_synth and can_synth:
+        if not args.skip_synth:
             rows += bench_synth(tmp, args.count, args.workers, args.size, args.hand_model)
             records = records or os.path.join(tmp, f"synth-{max(args.workers, 1)}")
-        elif not args.skip_synth:
-            print("# synth skipped: mano_tf.open_hand is not available (pass --hand-model PATH)")
         if records is None:
             print("# pipeline on random-image records (no synthetic records)")
             records = write_random_records(tmp, min(args.count, 256), args.size)

@@ -156,7 +156,9 @@ def matrix_to_axis_angle(matrix) -> tf.Tensor:
         ],
         axis=-1,
     )  # [..., 3]
-    cos = 0.5 * (tf.linalg.trace(matrix) - 1.0)  # [...]
+    # Element-wise trace, diagonal and cross product: tf.linalg.trace / diag_part / cross
+    # would become Flex (SELECT_TF_OPS) ops in TFLite, which LiteRT cannot run.
+    cos = 0.5 * (matrix[..., 0, 0] + matrix[..., 1, 1] + matrix[..., 2, 2] - 1.0)  # [...]
     sin_sq = 0.25 * tf.reduce_sum(tf.square(w), axis=-1)  # [...]
 
     # Small angles: theta / sin(theta) = asin(s)/s = 1 + s^2/6 + 3 s^4/40 + ... (s = sin).
@@ -174,7 +176,7 @@ def matrix_to_axis_angle(matrix) -> tf.Tensor:
     sym = 0.5 * (matrix + tf.linalg.matrix_transpose(matrix)) - cos[
         ..., tf.newaxis, tf.newaxis
     ] * tf.eye(3, dtype=dtype)  # [..., 3, 3]
-    diag = tf.linalg.diag_part(sym)  # [..., 3]
+    diag = tf.stack([sym[..., 0, 0], sym[..., 1, 1], sym[..., 2, 2]], axis=-1)  # [..., 3]
     pick = tf.one_hot(tf.argmax(diag, axis=-1), 3, dtype=dtype)  # [..., 3]
     column = tf.reduce_sum(sym * pick[..., tf.newaxis, :], axis=-1)  # [..., 3]
     column_sq = tf.reduce_sum(tf.square(column), axis=-1, keepdims=True)
@@ -215,7 +217,14 @@ def rotation_6d_to_matrix(rotation_6d) -> tf.Tensor:
     a1, a2 = rotation_6d[..., 0:3], rotation_6d[..., 3:6]  # [..., 3] each
     b1 = _safe_normalize(a1)
     b2 = _safe_normalize(a2 - tf.reduce_sum(b1 * a2, axis=-1, keepdims=True) * b1)
-    b3 = tf.linalg.cross(b1, b2)
+    b3 = tf.stack(
+        [
+            b1[..., 1] * b2[..., 2] - b1[..., 2] * b2[..., 1],
+            b1[..., 2] * b2[..., 0] - b1[..., 0] * b2[..., 2],
+            b1[..., 0] * b2[..., 1] - b1[..., 1] * b2[..., 0],
+        ],
+        axis=-1,
+    )  # b1 x b2, element-wise (tf.linalg.cross is a Flex op in TFLite)
     return tf.cast(tf.stack([b1, b2, b3], axis=-1), out_dtype)  # b1, b2, b3 as columns
 
 

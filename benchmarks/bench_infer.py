@@ -1,0 +1,235 @@
+"""Inference latency: Keras, SavedModel and TFLite (fp32/fp16/dynamic/int8), 1 and 2 threads.
+
+    python benchmarks/bench_infer.py                 # paper-4stack, mobile, MobileNetV2
+    python benchmarks/bench_infer.py --quick         # mobile + MobileNetV2, 5 runs each
+    python benchmarks/bench_infer.py --models mobile --runs 100
+
+For each model (random weights, batch 1) it prints the median latency in
+milliseconds of `--runs` calls after `--warmup` calls:
+
+* Keras: `export.graph.forward` (the exported function, renderer excluded) in a
+  `tf.function`, i.e. the Keras layers run by TensorFlow;
+* SavedModel: the exported `serving_default` signature, loaded with
+  `tf.saved_model.load`;
+* TFLite: `ai_edge_litert.interpreter.Interpreter` with 1 and 2 threads, for
+  fp32, fp16, dynamic-range int8 and int8 (ours: int8 trunk, float tail;
+  MobileNetV2: the whole graph; calibrated on a few random images: latency
+  does not depend on calibration).
+
+TensorFlow's thread pools are fixed when it starts, so the Keras and SavedModel
+timings run in one child process per thread count (intra- and inter-op
+threads = N). The phone-class reference is `keras.applications.MobileNetV2`
+(alpha 1.0, 224 x 224, weights=None), converted and timed the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+MODELS = ("paper-4stack", "mobile", "mobilenetv2")
+QUANTS = ("none", "fp16", "dynamic", "int8")
+THREADS = (1, 2)
+
+
+def _hand_model(folder: str) -> str:
+    try:
+        from mano_tf.open_hand import default_hand_model
+
+        default_hand_model("right")
+        return "open:right"
+    except Exception:  # the open model is not available: a random model in MANO's layout
+        from tests.mano_fixtures import random_mano_dict, write_mano_pickle
+
+        path = os.path.join(folder, "MANO_RIGHT.pkl")
+        write_mano_pickle(path, random_mano_dict(0))
+        return path
+
+
+def _build(name: str, folder: str):
+    """(keras model or HIUModel, input size, config or None)."""
+    import dataclasses
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    if name == "mobilenetv2":
+        model = keras.applications.MobileNetV2(alpha=1.0, input_shape=(224, 224, 3), weights=None)
+        return model, 224, None
+    from hiu_tf import presets
+    from hiu_tf.model import build_model
+
+    cfg = presets.preset(name)
+    cfg = dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(cfg.model, hand_model=_hand_model(folder), render_mask=False),
+    )
+    return build_model(cfg.model), cfg.model.input_size, cfg
+
+
+def _fn(model, config):
+    from export import graph
+
+    if config is None:
+        return lambda images: {"output": model(images / 127.5 - 1.0, training=False)}
+    return lambda images: graph.forward(model, images)
+
+
+def _export(name: str, folder: str, quick: bool) -> dict:
+    """Writes the SavedModel and the TFLite files of one model; returns their paths."""
+    import keras
+    import tensorflow as tf
+
+    from export import tflite
+
+    model, size, config = _build(name, folder)
+    fn = _fn(model, config)
+    paths = {"saved_model": os.path.join(folder, f"{name}_sm"), "size": size}
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint(
+        "serving_default",
+        fn,
+        input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, "images")],
+    )
+    archive.write_out(paths["saved_model"], verbose=False)
+    rng = np.random.default_rng(0)
+    rep = (rng.random((4 if quick else 8, size, size, 3)) * 255).astype(np.float32)
+
+    def representative():
+        for image in rep:
+            yield {"images": image[None]}
+
+    for quant in QUANTS:
+        print(f"  converting {name} {quant}", file=sys.stderr, flush=True)
+        # Ours: int8 trunk, float tail. MobileNetV2 has no tail: the whole graph is int8.
+        content = tflite.convert_saved_model(
+            paths["saved_model"], quant, representative, float_tail=config is not None
+        )
+        path = os.path.join(folder, f"{name}_{quant}.tflite")
+        with open(path, "wb") as f:
+            f.write(content)
+        paths[quant] = path
+    return paths
+
+
+def _median_ms(call, runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
+
+
+def _tflite_latency(path: str, size: int, threads: int, runs: int, warmup: int) -> float:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path, num_threads=threads)
+    runner = interpreter.get_signature_runner("serving_default")
+    image = (np.random.default_rng(1).random((1, size, size, 3)) * 255).astype(np.float32)
+    return _median_ms(lambda: runner(images=image), runs, warmup)
+
+
+def _tf_worker(args) -> None:
+    """Child process: Keras and SavedModel latencies with N TensorFlow threads (JSON out)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    out = {}
+    for name in args.models:
+        folder = args.folder
+        model, size, config = _build(name, folder)
+        image = tf.constant(
+            (np.random.default_rng(1).random((1, size, size, 3)) * 255).astype(np.float32)
+        )
+        keras_fn = tf.function(_fn(model, config))
+        out[f"{name}/keras"] = _median_ms(
+            lambda fn=keras_fn, x=image: fn(x), args.runs, args.warmup
+        )
+        signature = tf.saved_model.load(os.path.join(folder, f"{name}_sm")).signatures[
+            "serving_default"
+        ]
+        out[f"{name}/saved_model"] = _median_ms(
+            lambda fn=signature, x=image: fn(images=x), args.runs, args.warmup
+        )
+    print(json.dumps(out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--models", nargs="+", choices=MODELS, help="default: all (quick: mobile, mobilenetv2)"
+    )
+    parser.add_argument(
+        "--runs", type=int, help="timed calls per measurement (default 50; quick 5)"
+    )
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="few runs, small models only")
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.models = args.models or (["mobile", "mobilenetv2"] if args.quick else list(MODELS))
+    args.runs = args.runs or (5 if args.quick else 50)
+    if args.tf_worker:
+        _tf_worker(args)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench_infer_") as folder:
+        sizes = {}
+        results: dict[str, float] = {}
+        for name in args.models:
+            print(f"exporting {name}", file=sys.stderr, flush=True)
+            paths = _export(name, folder, args.quick)
+            sizes[name] = {q: os.path.getsize(paths[q]) / 2**20 for q in QUANTS}
+            for quant in QUANTS:
+                for threads in THREADS:
+                    results[f"{name}/tflite-{quant}/{threads}"] = _tflite_latency(
+                        paths[quant], paths["size"], threads, args.runs, args.warmup
+                    )
+        for threads in THREADS:
+            print(
+                f"timing Keras and SavedModel with {threads} thread(s)", file=sys.stderr, flush=True
+            )
+            cmd = [sys.executable, os.path.abspath(__file__), "--tf-worker", "--folder", folder,
+                   "--threads", str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup),
+                   "--models", *args.models]  # fmt: skip
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            for key, value in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                results[f"{key}/{threads}"] = value
+    print(f"\nMedian latency, ms, batch 1 ({args.runs} runs after {args.warmup} warm-up; CPU)")
+    backends = [("keras", "Keras"), ("saved_model", "SavedModel")] + [
+        (f"tflite-{q}", f"TFLite {q}") for q in QUANTS
+    ]
+    header = (
+        f"{'model':<14} {'backend':<16}"
+        + "".join(f"{f'{t} thr':>10}" for t in THREADS)
+        + f"{'MB':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name in args.models:
+        for key, label in backends:
+            row = f"{name:<14} {label:<16}" + "".join(
+                f"{results[f'{name}/{key}/{t}']:>10.1f}" for t in THREADS
+            )
+            if key.startswith("tflite-"):
+                row += f"{sizes[name][key[7:]]:>8.2f}"
+            print(row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

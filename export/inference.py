@@ -1,0 +1,483 @@
+"""`Predictor`: one interface over Keras, SavedModel and TFLite, with shared pre/post-processing.
+
+    predictor = Predictor.load("runs/tiny")            # run folder, .keras, SavedModel, .tflite
+    result = predictor.predict(image_rgb, box=(x, y, w, h), left=False)
+
+Pre-processing (the same for every backend):
+
+1. Images are read with `cv2.IMREAD_COLOR` (`read_image`): grayscale, RGBA and
+   16-bit files become 8-bit RGB and the EXIF orientation is applied.
+2. Images larger than `max_side` pixels on their longer side are first
+   downscaled (area interpolation); outputs are mapped back to the full image.
+3. The crop is a square: centred on `box` (x, y, w, h) with side max(w, h), or,
+   without a box, centred on the image with side max(H, W) (the whole image,
+   padded, as the SavedModel's `serving_bytes` does). Pixels outside the image
+   are black. The square is resized to S x S (area when shrinking, bilinear
+   when enlarging).
+4. `left=True`: the crop is mirrored, the (right-hand) model runs on it, and the
+   outputs are mirrored back (keypoints and mask horizontally; vertices and
+   joints x -> -x; the pose's axis-angles (x, y, z) -> (x, -y, -z), i.e. for a
+   left hand model; camera T_x -> -T_x).
+
+Post-processing: keypoints in the original image's pixels; the mask (a
+probability) pasted back at the image's size; vertices and joints stay in the
+camera frame of the crop, whose intrinsics in original pixels are `intrinsics`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+
+from hiu_tf.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_SIDE = 2048
+
+
+class PredictError(UserError, ValueError):
+    """A model path or an input that cannot be used."""
+
+
+class UnreadableImageError(Exception):
+    """An input file that cannot be decoded as an image."""
+
+
+# --------------------------------------------------------------------------- images
+
+
+def read_image(path: str) -> np.ndarray:
+    """Reads any image as `[H, W, 3]` uint8 RGB (EXIF orientation applied).
+
+    Raises:
+        UnreadableImageError: missing, empty or not decodable.
+    """
+    if not os.path.isfile(path):
+        raise UnreadableImageError(f"no such file: {path}")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise UnreadableImageError(f"cannot decode {path} as an image")
+    return np.ascontiguousarray(image[..., ::-1])
+
+
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """Any `[H, W]`, `[H, W, 1|3|4]` uint8/uint16/float array -> `[H, W, 3]` uint8 RGB.
+
+    Floats are taken to be in [0, 1]; uint16 is scaled by 1/257; alpha is dropped.
+    """
+    image = np.asarray(image)
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif np.issubdtype(image.dtype, np.floating):
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise PredictError(f"unsupported image dtype. Received: dtype={image.dtype}")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+        raise PredictError(f"an image must be [H, W(, 1|3|4)]. Received: shape={image.shape}")
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3])
+
+
+@dataclasses.dataclass(frozen=True)
+class Crop:
+    """A square crop of the (possibly downscaled) image.
+
+    Attributes:
+        x0, y0: top-left corner in the working image's pixels (may be negative).
+        side: side in working pixels.
+        scale: working pixels per original pixel (<= 1; 1 = not downscaled).
+    """
+
+    x0: int
+    y0: int
+    side: int
+    scale: float = 1.0
+
+    def box_original(self) -> tuple[float, float, float, float]:
+        """(x, y, w, h) of the crop in the original image's pixels."""
+        s = self.scale
+        return (self.x0 / s, self.y0 / s, self.side / s, self.side / s)
+
+
+def square_box(height: int, width: int, box=None, scale: float = 1.0) -> Crop:
+    """The square crop: around `box` (original pixels), or the whole image centred.
+
+    Args:
+        height, width: of the working image.
+        box: (x, y, w, h) in original pixels, or None.
+        scale: working pixels per original pixel.
+    """
+    if box is None:
+        side = max(height, width)
+        return Crop(-((side - width) // 2), -((side - height) // 2), side, scale)
+    x, y, w, h = (float(v) * scale for v in box)
+    if not (w > 0 and h > 0):
+        raise PredictError(f"a box needs a positive width and height. Received: box={box}")
+    side = max(int(round(max(w, h))), 1)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    return Crop(int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side, scale)
+
+
+def cut_square(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
+    """The crop resized to `size` x `size` (black outside the image)."""
+    h, w = image.shape[:2]
+    x0, y0, side = crop.x0, crop.y0, crop.side
+    out = np.zeros((side, side, 3), np.uint8)
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    sx1, sy1 = min(x0 + side, w), min(y0 + side, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    if side == size:
+        return out
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(out, (size, size), interpolation=interpolation)
+
+
+def paste_mask(mask: np.ndarray, crop: Crop, height: int, width: int) -> np.ndarray:
+    """An `[S, S]` crop mask -> `[height, width]` float32 over the working image."""
+    resized = cv2.resize(mask.astype(np.float32), (crop.side, crop.side), cv2.INTER_LINEAR)
+    out = np.zeros((height, width), np.float32)
+    x0, y0, side = crop.x0, crop.y0, crop.side
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    sx1, sy1 = min(x0 + side, width), min(y0 + side, height)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0:sy1, sx0:sx1] = resized[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
+    return out
+
+
+def mirror_outputs(out: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """Mirrors the outputs of one mirrored `[S, S]` crop back (see the module docstring)."""
+    out = dict(out)
+    for key in ("keypoints_px", "keypoints_px_mesh"):
+        if key in out:
+            points = np.array(out[key], np.float32)
+            points[..., 0] = size - points[..., 0]
+            out[key] = points
+    if "mask" in out:
+        out["mask"] = np.ascontiguousarray(out["mask"][..., ::-1])
+    for key in ("vertices", "joints_cam"):
+        if key in out:
+            points = np.array(out[key], np.float32)
+            points[..., 0] = -points[..., 0]
+            out[key] = points
+    if "mano_pose" in out:
+        pose = np.array(out["mano_pose"], np.float32).reshape(*out["mano_pose"].shape[:-1], 16, 3)
+        pose[..., 1:] = -pose[..., 1:]
+        out["mano_pose"] = pose.reshape(out["mano_pose"].shape)
+    if "camera" in out:
+        camera = np.array(out["camera"], np.float32)
+        camera[..., 1] = -camera[..., 1]
+        out["camera"] = camera
+    return out
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class _KerasBackend:
+    def __init__(self, model, config=None):
+        import tensorflow as tf
+
+        from export import graph
+
+        self.model = model
+        self.config = config
+        self.input_size = model.model_config.input_size
+        self.faces = np.asarray(model.mano.faces) if model.mano is not None else None
+        self.kind = "keras"
+        self._fn = tf.function(lambda images: graph.forward(model, images, mesh=True))
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in self._fn(images.astype(np.float32)).items()}
+
+
+class _SavedModelBackend:
+    def __init__(self, path: str):
+        import tensorflow as tf
+
+        from export import saved_model
+
+        self.kind = "saved_model"
+        self.module = tf.saved_model.load(path)
+        self._fn = self.module.signatures[saved_model.SIGNATURE_DEFAULT]
+        spec = self._fn.structured_input_signature[1][saved_model.IMAGES_INPUT]
+        self.input_size = int(spec.shape[1])
+        info = saved_model.read_export_info(path)
+        self.faces = np.asarray(info["faces"]) if info.get("faces") else None
+        self.config = info
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        out = self._fn(images=tf.constant(images, tf.float32))
+        return {k: v.numpy() for k, v in out.items()}
+
+
+class _TFLiteBackend:
+    def __init__(self, path: str, num_threads: int):
+        from export import tflite
+
+        self.kind = "tflite"
+        self.runner = tflite.TFLiteRunner(path, num_threads=num_threads)
+        self.input_size = self.runner.input_size
+        info = tflite.read_info(path)
+        self.faces = np.asarray(info["faces"]) if info.get("faces") else None
+        self.config = info
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        return self.runner(images)
+
+
+def _saved_model_dir(path: str) -> str | None:
+    """`path` if it is a SavedModel, its newest numbered version if it is a base folder."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [
+        d
+        for d in os.listdir(path)
+        if d.isdigit() and os.path.isfile(os.path.join(path, d, "saved_model.pb"))
+    ]
+    return os.path.join(path, max(versions, key=int)) if versions else None
+
+
+# --------------------------------------------------------------------------- predictor
+
+
+class Predictor:
+    """Runs a model on whole images with the shared pre- and post-processing.
+
+    Build it with `Predictor.load(path)` or `Predictor.from_keras(model)`.
+
+    Args:
+        backend: internal; one of the backends above.
+        max_side: images with a longer side are downscaled first.
+    """
+
+    def __init__(self, backend, max_side: int = DEFAULT_MAX_SIDE):
+        self.backend = backend
+        self.input_size = backend.input_size
+        self.faces = backend.faces
+        self.kind = backend.kind
+        self.max_side = int(max_side)
+
+    @classmethod
+    def from_keras(cls, model, config=None, **kwargs) -> Predictor:
+        """A predictor over an in-memory `HIUModel`."""
+        return cls(_KerasBackend(model, config), **kwargs)
+
+    @classmethod
+    def load(cls, path: str, num_threads: int | None = None, **kwargs) -> Predictor:
+        """Loads a run folder, `.keras` file, SavedModel (version or base folder) or `.tflite`.
+
+        Raises:
+            PredictError: `path` is none of these.
+        """
+        if path.endswith(".tflite"):
+            if not os.path.isfile(path):
+                raise PredictError(f"model not found: {path!r}")
+            return cls(_TFLiteBackend(path, num_threads or 2), **kwargs)
+        if path.endswith(".keras"):
+            if not os.path.isfile(path):
+                raise PredictError(f"model not found: {path!r}")
+            import keras
+
+            import hiu_tf.model  # noqa: F401  (registers HIUModel for deserialisation)
+
+            return cls(_KerasBackend(keras.saving.load_model(path, compile=False)), **kwargs)
+        if os.path.isdir(path):
+            from hiu_tf.runs import CONFIG_FILE, load_run
+
+            if os.path.isfile(os.path.join(path, CONFIG_FILE)):
+                config, model = load_run(path)
+                return cls(_KerasBackend(model, config), **kwargs)
+            found = _saved_model_dir(path)
+            if found is not None:
+                return cls(_SavedModelBackend(found), **kwargs)
+        raise PredictError(
+            "--model must be a run folder, a .keras file, a SavedModel folder or a .tflite "
+            f"file. Received: {path!r}"
+        )
+
+    def run_crops(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """The raw outputs on `[N, S, S, 3]` uint8/float 0-255 crops (no mirroring)."""
+        return self.backend(np.asarray(crops, np.float32))
+
+    def predict(self, image: np.ndarray, box=None, left: bool = False) -> dict[str, Any]:
+        """Runs on one image (see the module docstring).
+
+        Args:
+            image: `[H, W]` or `[H, W, 1|3|4]` RGB(A), uint8, uint16 or float in [0, 1].
+            box: (x, y, w, h) around the hand in the image's pixels, or None.
+            left: the hand is a left hand.
+
+        Returns:
+            A dict of NumPy arrays: the model's outputs with `keypoints_px` (and
+            `keypoints_px_mesh`) in image pixels, `mask` `[H, W]` float32, and
+            `crop_box` (x, y, w, h), `intrinsics` `[3, 3]` of the crop's camera in
+            image pixels (when there is a camera), `image_size` (H, W), `is_left`.
+        """
+        image = to_rgb8(image)
+        full_h, full_w = image.shape[:2]
+        scale = 1.0
+        if max(full_h, full_w) > self.max_side:
+            scale = self.max_side / max(full_h, full_w)
+            size = (max(int(round(full_w * scale)), 1), max(int(round(full_h * scale)), 1))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        s = self.input_size
+        crop = square_box(h, w, box, scale)
+        patch = cut_square(image, crop, s)
+        if left:
+            patch = np.ascontiguousarray(patch[:, ::-1])
+        out = {k: v[0] for k, v in self.run_crops(patch[None]).items()}
+        if left:
+            out = mirror_outputs(out, s)
+        return self._to_image(out, crop, (h, w), (full_h, full_w), left)
+
+    def _to_image(self, out, crop: Crop, working, full, left) -> dict[str, Any]:
+        s = self.input_size
+        ratio = crop.side / s / crop.scale  # original pixels per crop pixel
+        x0, y0 = crop.x0 / crop.scale, crop.y0 / crop.scale
+        result: dict[str, Any] = dict(out)
+        for key in ("keypoints_px", "keypoints_px_mesh"):
+            if key in out:
+                result[key] = (out[key] * ratio + np.array([x0, y0])).astype(np.float32)
+        if "mask" in out:
+            mask = paste_mask(out["mask"], crop, *working)
+            if crop.scale != 1.0:
+                mask = cv2.resize(mask, (full[1], full[0]), interpolation=cv2.INTER_LINEAR)
+            result["mask"] = mask
+        if "camera" in out:
+            f = float(out["camera"][0]) * ratio
+            result["intrinsics"] = np.array(
+                [
+                    [f, 0.0, x0 + crop.side / crop.scale / 2],
+                    [0.0, f, y0 + crop.side / crop.scale / 2],
+                    [0.0, 0.0, 1.0],
+                ],
+                np.float32,
+            )
+        result["crop_box"] = np.array(crop.box_original(), np.float32)
+        result["image_size"] = np.array(full, np.int32)
+        result["is_left"] = bool(left)
+        return result
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def draw_overlay(
+    image: np.ndarray,
+    result: dict[str, Any],
+    faces: np.ndarray | None = None,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> np.ndarray:
+    """An RGB uint8 overlay: shaded mesh (when vertices and faces exist), mask, skeleton.
+
+    Args:
+        image: the `[H, W, 3]` uint8 RGB image the result belongs to.
+        result: `Predictor.predict`'s output.
+        faces: `[F, 3]` mesh faces, or None.
+        max_side: larger images are drawn downscaled to this side.
+    """
+    from hiu_tf.keypoints import BONES, FINGER_COLORS_BGR, finger_of_keypoint
+
+    canvas = to_rgb8(image)
+    h, w = canvas.shape[:2]
+    if max(h, w) > max_side:
+        factor = max_side / max(h, w)
+        h, w = max(int(round(h * factor)), 1), max(int(round(w * factor)), 1)
+        canvas = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA)
+        result = dict(result)
+        for key in ("keypoints_px", "keypoints_px_mesh"):
+            if key in result:
+                result[key] = np.asarray(result[key]) * factor
+        if "mask" in result:
+            result["mask"] = cv2.resize(result["mask"], (w, h), interpolation=cv2.INTER_AREA)
+        if "intrinsics" in result:
+            result["intrinsics"] = np.asarray(result["intrinsics"]) * [[factor], [factor], [1.0]]
+    canvas = canvas.astype(np.float32)
+    if "mask" in result:
+        alpha = 0.45 * np.clip(result["mask"], 0.0, 1.0)[..., None]
+        canvas = canvas * (1 - alpha) + np.array([40.0, 120.0, 255.0]) * alpha
+    canvas = canvas.astype(np.uint8)
+    if faces is not None and "vertices" in result and "intrinsics" in result:
+        from mano_tf.render.shaded import render_shaded
+
+        rendered = render_shaded(
+            result["vertices"], faces, result["intrinsics"], h, w, background=canvas
+        )
+        blend = rendered["mask"][..., None] * 0.7
+        canvas = (canvas * (1 - blend) + rendered["image"] * blend).astype(np.uint8)
+    bgr = np.ascontiguousarray(canvas[..., ::-1])
+    thickness = max(int(round(max(h, w) / 300)), 1)
+    if "keypoints_px" in result:
+        points = np.asarray(result["keypoints_px"], np.float64)
+        to_int = lambda p: tuple(int(round(v * 16 - 8)) for v in p)  # noqa: E731 (centre convention)
+        for parent, child in BONES:
+            colour = FINGER_COLORS_BGR[finger_of_keypoint(child)]
+            cv2.line(
+                bgr,
+                to_int(points[parent]),
+                to_int(points[child]),
+                colour,
+                thickness,
+                cv2.LINE_AA,
+                4,
+            )
+        for p in points:
+            cv2.circle(bgr, to_int(p), (thickness + 1) * 16, (255, 255, 255), -1, cv2.LINE_AA, 4)
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def result_to_json(result: dict[str, Any], **extra) -> dict[str, Any]:
+    """JSON-ready outputs (no mask: it goes to a PNG)."""
+    out: dict[str, Any] = {}
+    for key, value in result.items():
+        if key == "mask":
+            continue
+        out[key] = value.tolist() if isinstance(value, np.ndarray) else value
+    out.update(extra)
+    return out
+
+
+def save_result(
+    out_dir: str, name: str, image: np.ndarray, result: dict, faces=None, **extra
+) -> dict[str, str]:
+    """Writes `<name>_overlay.png`, `<name>_mask.png` (if any) and `<name>.json`."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"overlay": os.path.join(out_dir, f"{name}_overlay.png")}
+    overlay = draw_overlay(image, result, faces)
+    cv2.imwrite(paths["overlay"], overlay[..., ::-1])
+    if "mask" in result:
+        paths["mask"] = os.path.join(out_dir, f"{name}_mask.png")
+        cv2.imwrite(paths["mask"], (np.clip(result["mask"], 0, 1) * 255 + 0.5).astype(np.uint8))
+    paths["json"] = os.path.join(out_dir, f"{name}.json")
+    data = result_to_json(result, **extra, mask_png=os.path.basename(paths.get("mask", "")) or None)
+    with open(paths["json"], "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    return paths
+
+
+__all__ = [
+    "Crop",
+    "PredictError",
+    "Predictor",
+    "UnreadableImageError",
+    "draw_overlay",
+    "mirror_outputs",
+    "read_image",
+    "save_result",
+    "square_box",
+    "to_rgb8",
+]

@@ -1,0 +1,363 @@
+"""TFLite export (fp32, fp16, dynamic-range int8, int8 with a float tail), run with LiteRT.
+
+`export_tflite(config, model, out, quant)` writes `out` (the `.tflite` flatbuffer)
+and `out + ".json"` (the export info: input size, output keys, quantisation, the
+run's config and, with the mesh, the hand model's faces for overlays).
+
+Every variant has one signature, `serving_default`, with the input `images`
+`[1, S, S, 3]` float32 RGB in [0, 255] and the float32 outputs of
+`export.graph` (batch of one: LiteRT needs static shapes here), and uses
+builtin ops only (no Flex / SELECT_TF_OPS, which LiteRT cannot run here). It is
+converted from a SavedModel (`TFLiteConverter.from_saved_model`), never from a
+concrete function holding a Keras model (that leaves variable reads in the
+graph and gives NaNs).
+
+Quantisation (`quant`):
+
+* `none`: float32.
+* `fp16`: float16 weights, float32 compute (weights dequantised at load).
+* `dynamic`: int8 weights, activations quantised on the fly where kernels allow.
+* `int8`: full-integer trunk, float tail. The convolutional trunk (stem and MTL
+  blocks, nearly all FLOPs) is quantised to int8 with activation ranges
+  calibrated on a representative dataset; everything after it (the regressor
+  head, soft-argmax, heat-map peaks, mask upsampling, MANO and the projection)
+  stays float32 in the same graph, with DEQUANTIZE ops at the boundary. This is
+  selective quantisation: the converter first only calibrates
+  (`converter._experimental_calibrate_only`), then `mlir_quantize` quantises
+  with every op outside the `trunk` name scope on its deny-list. Quantising
+  the whole graph instead fails: LiteRT stops in an int8 DIV of the
+  projection ("data[i] != zero_point"), and the int8 soft-argmax and
+  projection are off by tens of pixels (measured; see docs/export.md).
+
+Representative data (`representative_images`): `--data` TFRecords (any source
+written by `python -m hiu_tf data`), `--data config` (the run's data config),
+or, by default, synthetic hands made in memory by
+`hiu_tf.data.sources.synthetic.SyntheticGenerator` with the run's hand model.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from export import graph
+from export.graph import ExportError
+
+logger = logging.getLogger(__name__)
+
+QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
+# `ExportConfig.quantization` spells two of them differently.
+CONFIG_QUANTIZATIONS = {
+    "none": "none",
+    "fp16": "fp16",
+    "dynamic_int8": "dynamic",
+    "full_int8": "int8",
+}
+INPUT_NAME = "images"
+SIGNATURE = "serving_default"
+
+
+def _check_quant(quant: str) -> str:
+    quant = CONFIG_QUANTIZATIONS.get(quant, quant)
+    if quant not in QUANTIZATIONS:
+        raise ExportError(f"quant must be one of {QUANTIZATIONS}. Received: quant={quant!r}")
+    return quant
+
+
+# --------------------------------------------------------------------------- data
+
+
+def representative_images(
+    config,
+    count: int,
+    data: str | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Images for int8 calibration: `[count, S, S, 3]` float32 in [0, 255].
+
+    Args:
+        config: the run's `ExperimentConfig` (input size, hand model, data sources).
+        count: number of images.
+        data: None (synthetic hands made in memory), "config" (the run's
+            `data.eval_sources`, else `data.sources`) or a TFRecord folder, glob or file.
+        seed: seed of the synthetic generator.
+
+    Raises:
+        ExportError: the data cannot be read or holds fewer than `count` images
+            (fewer are used, with a warning, if at least one was read).
+    """
+    size = config.model.input_size
+    if count < 1:
+        raise ExportError(f"count must be >= 1. Received: count={count}")
+    if data is None:
+        from hiu_tf.data.sources.synthetic import SynthConfig, SyntheticGenerator
+
+        generator = SyntheticGenerator(
+            SynthConfig(image_size=size, chunk_size=min(count, 32)), config.model.hand_model
+        )
+        images = [s["image"] for _, s in generator(seed, count)]
+        return np.stack(images).astype(np.float32) * 255.0
+    from hiu_tf.data import pipeline
+
+    if data == "config":
+        ds = pipeline.dataset_from_config(
+            config.data, image_size=size, training=False, output="dict"
+        )
+    else:
+        ds = pipeline.build_dataset(
+            [pipeline.Source(data)],
+            image_size=size,
+            heatmap_size=size // 4,
+            batch_size=1,
+            training=False,
+        )
+    images = []
+    for batch in ds.unbatch().take(count):
+        images.append(np.asarray(batch["image"], np.float32) * 255.0)
+    if not images:
+        raise ExportError(f"no images in the representative data. Received: --data {data!r}")
+    if len(images) < count:
+        logger.warning("representative data: %d images (asked for %d)", len(images), count)
+    return np.stack(images)
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _write_saved_model(model, path: str, mesh: bool) -> None:
+    import keras
+
+    size = model.model_config.input_size
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint(
+        SIGNATURE,
+        lambda images: graph.forward(model, images, mesh=mesh),
+        input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, INPUT_NAME)],
+    )
+    archive.write_out(path, verbose=False)  # traces: keep the shims on
+
+
+def _tensor_names(content: bytes) -> list[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [d["name"] for d in Interpreter(model_content=content).get_tensor_details()]
+
+
+def convert_saved_model(
+    saved_model_dir: str,
+    quant: str = "none",
+    representative: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
+    float_tail: bool = True,
+) -> bytes:
+    """Converts a SavedModel (one `serving_default` signature) to a TFLite flatbuffer.
+
+    Args:
+        saved_model_dir: the SavedModel.
+        quant: one of `QUANTIZATIONS`.
+        representative: for "int8", a callable returning an iterator of
+            `{input name: array}` dicts (the converter's representative dataset).
+        float_tail: for "int8", keep every op outside the `trunk` name scope in float32
+            (selective quantisation); False quantises the whole graph.
+
+    Returns:
+        The flatbuffer.
+
+    Raises:
+        ExportError: "int8" without representative data, or an op that is not a builtin.
+    """
+    quant = _check_quant(quant)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quant == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quant == "int8":
+        if representative is None:
+            raise ExportError("quant='int8' needs representative data")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        if float_tail:
+            from tensorflow.lite.python import convert as lite_convert
+
+            converter._experimental_calibrate_only = True
+            calibrated = converter.convert()
+            prefix = graph.TRUNK_SCOPE + "/"
+            denylist = [n for n in _tensor_names(calibrated) if not n.startswith(prefix)]
+            content = lite_convert.mlir_quantize(calibrated, denylisted_nodes=denylist)
+            check_builtin_ops(content)
+            return content
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+        ]
+    content = converter.convert()
+    check_builtin_ops(content)
+    return content
+
+
+def op_counts(content: bytes) -> collections.Counter:
+    """`(op name, output dtype name) -> count` of a flatbuffer's ops."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    tensors = interpreter.get_tensor_details()
+    counts: collections.Counter = collections.Counter()
+    for op in interpreter._get_ops_details():
+        dtype = tensors[op["outputs"][0]]["dtype"].__name__ if op["outputs"] else "none"
+        counts[(op["op_name"], dtype)] += 1
+    return counts
+
+
+def check_builtin_ops(content: bytes) -> None:
+    """Raises `ExportError` if the flatbuffer holds Flex (TF) or custom ops."""
+    bad = sorted(
+        {name for name, _ in op_counts(content) if name.startswith("Flex") or name == "CUSTOM"}
+    )
+    if bad:
+        raise ExportError(f"the TFLite model needs non-builtin ops: {', '.join(bad)}")
+
+
+def export_tflite(
+    config,
+    model,
+    out: str,
+    quant: str = "none",
+    *,
+    mesh: bool = True,
+    data: str | None = None,
+    samples: int | None = None,
+    float_tail: bool | None = None,
+    representative: np.ndarray | None = None,
+    overwrite: bool = True,
+) -> dict[str, Any]:
+    """Converts a model to `out` (+ `out.json`, the export info); see the module docstring.
+
+    Args:
+        config: the run's `ExperimentConfig`.
+        model: the `HIUModel`.
+        out: the `.tflite` path.
+        quant: "none", "fp16", "dynamic" or "int8" (or the config's spellings).
+        mesh: include the hand model (vertices, joints_cam, keypoints_px_mesh).
+        data: representative data for "int8" (see `representative_images`).
+        samples: representative images; None = `config.export.representative_samples`.
+        float_tail: None = `config.export.float_tail`.
+        representative: `[N, S, S, 3]` 0-255 images to use instead of `data`.
+        overwrite: replace an existing `out`.
+
+    Returns:
+        The export info (also written to `out + ".json"`).
+    """
+    quant = _check_quant(quant)
+    graph.check_exportable(model, mesh)
+    if os.path.exists(out) and not overwrite:
+        raise ExportError(f"{out} exists; pass --force to replace it")
+    float_tail = config.export.float_tail if float_tail is None else float_tail
+    if quant == "int8" and not float_tail:
+        logger.warning(
+            "export.float_tail=false: quantising the soft-argmax, MANO and the projection "
+            "to int8 is known to fail or be far off (see docs/export.md)"
+        )
+    rep_fn = None
+    if quant == "int8":
+        if representative is None:
+            count = samples or config.export.representative_samples
+            representative = representative_images(config, count, data)
+        images = np.asarray(representative, np.float32)
+
+        def rep_fn():
+            for image in images:
+                yield {INPUT_NAME: image[None]}
+
+    tmp = tempfile.mkdtemp(prefix="hiu_tflite_")
+    try:
+        _write_saved_model(model, os.path.join(tmp, "saved_model"), mesh)
+        content = convert_saved_model(os.path.join(tmp, "saved_model"), quant, rep_fn, float_tail)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "wb") as f:
+        f.write(content)
+    info = export_info(config, model, quant, mesh, float_tail)
+    info["bytes"] = len(content)
+    if quant == "int8":
+        info["representative"] = {"data": data or "synthetic", "images": int(len(images))}
+    with open(out + ".json", "w", encoding="utf-8") as f:
+        json.dump(info, f)
+    logger.info("wrote %s (%s, %.1f MB)", out, quant, len(content) / 2**20)
+    return info
+
+
+def export_info(config, model, quant: str, mesh: bool, float_tail: bool = True) -> dict:
+    """The sidecar JSON of a TFLite export (what `export.inference` reads)."""
+    from hiu_tf.config import config_to_dict
+
+    mesh = bool(mesh and model.model_config.mesh_head)
+    return {
+        "format": "hiu_tf tflite",
+        "name": config.name,
+        "input_size": model.model_config.input_size,
+        "quantization": quant,
+        "float_tail": bool(float_tail) if quant == "int8" else None,
+        "mesh": mesh,
+        "outputs": list(graph.output_keys(model, mesh)),
+        "faces": np.asarray(model.mano.faces).astype(int).tolist() if mesh else None,
+        "config": config_to_dict(config),
+    }
+
+
+def read_info(path: str) -> dict[str, Any]:
+    """The sidecar JSON of a `.tflite` file, or {} when absent."""
+    if not os.path.isfile(path + ".json"):
+        return {}
+    with open(path + ".json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+class TFLiteRunner:
+    """Runs an exported `.tflite` file with `ai_edge_litert.interpreter.Interpreter`.
+
+    Args:
+        path: the `.tflite` file (or None with `content`).
+        content: the flatbuffer bytes.
+        num_threads: CPU threads of the interpreter.
+    """
+
+    def __init__(self, path: str | None = None, content: bytes | None = None, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(
+            model_path=path, model_content=content, num_threads=num_threads
+        )
+        self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+        detail = self.runner.get_input_details()[INPUT_NAME]
+        self.input_shape = tuple(int(d) for d in detail["shape"])
+        self.input_size = self.input_shape[1]
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """`[N, S, S, 3]` 0-255 images -> dict of `[N, ...]` float32 outputs (one at a time)."""
+        images = np.asarray(images, np.float32)
+        outs = [self.runner(**{INPUT_NAME: image[None]}) for image in images]
+        return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
+__all__ = [
+    "QUANTIZATIONS",
+    "TFLiteRunner",
+    "check_builtin_ops",
+    "convert_saved_model",
+    "export_tflite",
+    "op_counts",
+    "read_info",
+    "representative_images",
+]

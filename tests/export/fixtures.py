@@ -1,0 +1,223 @@
+"""Shared helpers for the export tests: a briefly trained `tiny` run and synthetic images.
+
+An untrained model's heat-maps are nearly flat, so its soft-argmax sits near the
+crop centre whatever the input: parity on it proves little. `trained_run` fits
+the `tiny` preset (without the training-only renderer) for a few dozen steps on
+a handful of synthetic hands, until its heat-maps, masks and mesh keypoints
+follow the hand: then outputs differ substantially between images, and the
+parity tests compare something.
+
+Built once per test process (`functools.cache`) in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import tempfile
+
+import numpy as np
+
+TINY_SIZE = 64
+
+
+def hand_model_spec(folder: str) -> str:
+    """The hand model of the export tests: the project's open hand model.
+
+    Args:
+        folder: unused; kept so callers need not change if a file-based model returns.
+    """
+    del folder
+    return "open:right"
+
+
+def tiny_config(hand_model: str, input_size: int = TINY_SIZE):
+    """The `tiny` preset with `hand_model`, without the training-only renderer."""
+    from hiu_tf import presets
+
+    cfg = presets.preset("tiny")
+    model = dataclasses.replace(
+        cfg.model, hand_model=hand_model, render_mask=False, input_size=input_size
+    )
+    return dataclasses.replace(cfg, model=model)
+
+
+# A flat right hand, 21 keypoints in the canonical order, in units of the hand's length
+# (wrist at the origin, fingers up, thumb on the right as seen in the image).
+_TEMPLATE = np.array(
+    [
+        (0.0, 0.0),
+        (0.18, -0.12), (0.33, -0.26), (0.43, -0.4), (0.5, -0.52),
+        (0.14, -0.45), (0.17, -0.65), (0.19, -0.78), (0.2, -0.9),
+        (0.0, -0.48), (0.0, -0.7), (0.0, -0.84), (0.0, -0.97),
+        (-0.13, -0.44), (-0.16, -0.63), (-0.18, -0.76), (-0.19, -0.87),
+        (-0.24, -0.38), (-0.3, -0.52), (-0.33, -0.62), (-0.35, -0.72),
+    ],
+    np.float32,
+)  # fmt: skip
+
+
+def drawn_hands(size: int, count: int, seed: int = 0) -> list[dict]:
+    """`count` images of a drawn 2D hand skeleton, with keypoints and masks.
+
+    Each image: smooth random background, a hand template rotated, scaled and moved
+    at random, a filled palm and the bones drawn as thick lines in one colour per
+    finger (so that a small network learns every keypoint quickly); the mask = the
+    drawn pixels.
+
+    Returns:
+        Dicts with `image` `[S, S, 3]` uint8, `keypoints_px` `[21, 2]` (pixel
+        convention of `hiu_tf.model`), `mask` `[S, S]` {0, 1}.
+    """
+    import cv2
+
+    from hiu_tf.keypoints import BONES, FINGER_COLORS_BGR, finger_of_keypoint
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        angle = rng.uniform(-np.pi, np.pi)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        length = rng.uniform(0.45, 0.7) * size
+        points = _TEMPLATE @ rot.T * length
+        points += rng.uniform(0.3, 0.7, 2) * size - points.mean(0)
+        cells = rng.uniform(40, 200, (4, 4, 3)).astype(np.float32)
+        image = cv2.resize(cells, (size, size), interpolation=cv2.INTER_CUBIC)
+        image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+        mask = np.zeros((size, size), np.uint8)
+        width = max(int(size / 12), 2)
+        palm = np.round(points[[0, 1, 5, 9, 13, 17]] * 16 - 8).astype(np.int32)
+        cv2.fillPoly(image, [palm], (200, 170, 150), cv2.LINE_AA, shift=4)
+        cv2.fillPoly(mask, [palm], 1, cv2.LINE_AA, shift=4)
+        for parent, child in BONES:
+            colour = FINGER_COLORS_BGR[finger_of_keypoint(child)]
+            a = tuple(int(v) for v in np.round(points[parent] * 16 - 8))
+            b = tuple(int(v) for v in np.round(points[child] * 16 - 8))
+            cv2.line(image, a, b, colour, width, cv2.LINE_AA, shift=4)
+            cv2.line(mask, a, b, 1, width, cv2.LINE_AA, shift=4)
+        cv2.circle(image, tuple(int(v) for v in points[0]), width, (255, 255, 255), -1)
+        out.append({"image": image, "keypoints_px": points.astype(np.float32), "mask": mask})
+    return out
+
+
+def _fit(model, samples: list[dict], steps: int, seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    from hiu_tf import targets
+
+    cfg = model.model_config
+    s, h = cfg.input_size, cfg.heatmap_size
+    images = np.stack([x["image"] for x in samples]).astype(np.float32) / 255.0
+    keypoints = np.stack([x["keypoints_px"] for x in samples]).astype(np.float32)
+    visible = np.ones(keypoints.shape[:2], np.float32)
+    heatmaps = targets.gaussian_heatmaps(
+        keypoints, visible, input_size=s, heatmap_size=h, sigma=1.5
+    ).numpy()
+    masks = np.stack([x["mask"] for x in samples]).astype(np.float32)
+    masks = targets.resize_mask(masks, h).numpy()[..., None]
+    labels, losses, weights = {}, {}, {}
+    for i in range(1, cfg.num_stacks + 1):
+        labels[f"stack{i}_heatmaps"] = heatmaps
+        losses[f"stack{i}_heatmaps"] = "mse"
+        weights[f"stack{i}_heatmaps"] = 100.0
+        labels[f"stack{i}_mask_logits"] = masks
+        losses[f"stack{i}_mask_logits"] = keras.losses.BinaryCrossentropy(from_logits=True)
+        weights[f"stack{i}_mask_logits"] = 1.0
+    keras.utils.set_random_seed(seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps)),
+        loss=losses,
+        loss_weights=weights,
+        jit_compile=False,
+    )
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=seed)
+    ds = ds.repeat().batch(16)
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    if cfg.mesh_head:
+        # A few dozen steps barely move the regressor head (its last layer starts near
+        # zero): give that layer random weights of a useful size, so that pose, shape
+        # and camera, and so the mesh, change from image to image.
+        kernel = model.head.out.kernel
+        rng = np.random.default_rng(seed)
+        kernel.assign(rng.normal(0.0, 1.0, kernel.shape).astype(np.float32))
+
+
+@functools.cache
+def trained_run(steps: int = 60, count: int = 32, seed: int = 0) -> str:
+    """A run folder (`config.yaml`, `model.keras`) of a briefly trained tiny model.
+
+    Heat-maps and masks are trained (`steps` Adam steps on `count` drawn hands);
+    the regressor head's last layer gets random weights.
+
+    Returns:
+        The run folder (in a temporary folder that lives as long as the process).
+    """
+    import keras
+
+    from hiu_tf.model import build_model
+    from hiu_tf.runs import save_run_model
+
+    root = tempfile.mkdtemp(prefix="hiu_export_test_")
+    hand_model = hand_model_spec(root)
+    cfg = tiny_config(hand_model)
+    keras.utils.set_random_seed(seed)
+    model = build_model(cfg.model)
+    _fit(model, drawn_hands(TINY_SIZE, count, seed), steps, seed)
+    run_dir = os.path.join(root, "runs", "tiny")
+    save_run_model(run_dir, cfg, model)
+    return run_dir
+
+
+@functools.cache
+def hand_images(count: int = 6, seed: int = 100) -> np.ndarray:
+    """`[count, 64, 64, 3]` uint8 drawn hands unseen in training."""
+    return np.stack([x["image"] for x in drawn_hands(TINY_SIZE, count, seed)])
+
+
+@functools.cache
+def loaded_run():
+    """`(config, model)` of `trained_run()`."""
+    from hiu_tf.runs import load_run
+
+    return load_run(trained_run())
+
+
+@functools.cache
+def saved_model_dir(mesh: bool = True) -> str:
+    """A SavedModel version folder exported from `trained_run()`."""
+    from export.saved_model import export_saved_model
+
+    config, model = loaded_run()
+    base = os.path.join(os.path.dirname(os.path.dirname(trained_run())), "exports")
+    return export_saved_model(
+        config, model, os.path.join(base, "hiu" if mesh else "nomesh"), mesh=mesh
+    )
+
+
+@functools.cache
+def tflite_file(quant: str) -> str:
+    """A `.tflite` export of `trained_run()` (int8 calibrated on 128 drawn hands)."""
+    from export.tflite import export_tflite
+
+    config, model = loaded_run()
+    path = os.path.join(os.path.dirname(os.path.dirname(trained_run())), f"tiny_{quant}.tflite")
+    rep = None
+    if quant == "int8":
+        rep = drawn_hands(TINY_SIZE, 128, seed=7)
+        rep = np.stack([x["image"] for x in rep]).astype(np.float32)
+    export_tflite(config, model, path, quant, representative=rep)
+    return path
+
+
+def keypoint_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest Euclidean distance between corresponding points, pixels."""
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1).max())
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray, threshold: float = 0.5) -> float:
+    """IoU of two probability masks thresholded at `threshold` (1 when both are empty)."""
+    a, b = np.asarray(a) > threshold, np.asarray(b) > threshold
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 1.0

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import graph
+from tests.export import fixtures
+
+
+def test_forward_matches_the_keras_model():
+    _, model = fixtures.loaded_run()
+    images = fixtures.hand_images().astype(np.float32)
+    out = {k: np.asarray(v) for k, v in graph.forward(model, images).items()}
+    ref = {k: np.asarray(v) for k, v in model(images / 255.0, training=False).items()}
+    assert tuple(out) == graph.output_keys(model)
+    np.testing.assert_allclose(out["keypoints_px"], ref["keypoints_px_heatmap"], atol=1e-3)
+    np.testing.assert_allclose(out["keypoints_px_mesh"], ref["keypoints_px"], atol=1e-3)
+    for key in ("vertices", "joints_cam", "mano_pose", "mano_betas", "camera"):
+        np.testing.assert_allclose(out[key], ref[key], atol=1e-5, err_msg=key)
+    heatmaps = ref["stack2_heatmaps"]
+    np.testing.assert_allclose(out["keypoints_score"], heatmaps.max(axis=(1, 2)), atol=1e-4)
+    # The mask is the upsampled logits through a sigmoid: same sign pattern as the logits.
+    assert out["mask"].shape == images.shape[:3]
+    small = tf.image.resize(out["mask"][..., None], heatmaps.shape[1:3], "area").numpy()[..., 0]
+    logits = ref["stack2_mask_logits"][..., 0]
+    assert np.mean((small > 0.5) == (logits > 0)) > 0.9
+    # The trained test model's outputs follow the image (so parity tests compare something).
+    assert out["keypoints_px"].std(axis=0).mean() > 2.0
+    assert out["keypoints_px_mesh"].std(axis=0).mean() > 2.0
+
+
+def test_no_mesh_gives_the_same_parameters():
+    _, model = fixtures.loaded_run()
+    images = fixtures.hand_images()[:2]
+    full = graph.forward(model, images)
+    params = graph.forward(model, images, mesh=False)
+    assert set(params) == set(full) - set(graph.MESH_KEYS)
+    for key in params:
+        np.testing.assert_allclose(np.asarray(params[key]), np.asarray(full[key]), atol=1e-5)
+
+
+def test_no_mesh_needs_a_pose_without_the_hand_model(monkeypatch):
+    import dataclasses
+
+    _, model = fixtures.loaded_run()
+    monkeypatch.setattr(
+        model, "model_config", dataclasses.replace(model.model_config, flat_hand_mean=False)
+    )
+    with pytest.raises(graph.ExportError, match="flat_hand_mean"):
+        graph.check_exportable(model, mesh=False)
+    graph.check_exportable(model, mesh=True)
