@@ -51,23 +51,16 @@ import tensorflow as tf
 
 from export import graph
 from export.graph import ExportError
+from hiu_tf import config as config_lib
 
 logger = logging.getLogger(__name__)
 
-QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
-# `ExportConfig.quantization` spells two of them differently.
-CONFIG_QUANTIZATIONS = {
-    "none": "none",
-    "fp16": "fp16",
-    "dynamic_int8": "dynamic",
-    "full_int8": "int8",
-}
+QUANTIZATIONS = config_lib.QUANTIZATIONS  # ("none", "fp16", "dynamic", "int8")
 INPUT_NAME = "images"
 SIGNATURE = "serving_default"
 
 
 def _check_quant(quant: str) -> str:
-    quant = CONFIG_QUANTIZATIONS.get(quant, quant)
     if quant not in QUANTIZATIONS:
         raise ExportError(f"quant must be one of {QUANTIZATIONS}. Received: quant={quant!r}")
     return quant

@@ -41,7 +41,7 @@ OPTIMIZERS = ("adamw",)
 LR_SCHEDULES = ("cosine", "constant")
 DISTRIBUTE = ("default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
-QUANTIZATIONS = ("none", "fp16", "dynamic_int8", "full_int8")
+QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 
 
 class ConfigError(UserError, ValueError):
@@ -469,7 +469,8 @@ class ExportConfig(_Section):
     """Export choices.
 
     Attributes:
-        quantization: "none", "fp16", "dynamic_int8" or "full_int8" (TFLite).
+        quantization: "none", "fp16", "dynamic" (int8 weights) or "int8" (full
+            integer trunk, float tail) — the names of `export tflite --quant`.
         representative_samples: images drawn from the input pipeline for full int8.
         float_tail: keep soft-argmax, MANO and projection in float32 when quantising.
         include_renderer: export the silhouette renderer (usually training-only).

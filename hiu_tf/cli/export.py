@@ -87,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import os
 
-    from export.tflite import CONFIG_QUANTIZATIONS, export_tflite
+    from export.tflite import export_tflite
 
     if os.path.exists(args.out) and not args.force:
         raise UserError(f"{args.out} exists; pass --force to replace it")
     if args.samples is not None and args.samples < 1:
         raise UserError(f"--samples must be >= 1. Received: --samples {args.samples}")
-    quant = args.quant or CONFIG_QUANTIZATIONS[config.export.quantization]
+    quant = args.quant or config.export.quantization
     info = export_tflite(
         config,
         model,
