@@ -14,32 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from hiu_tf.cli.config_args import add_config_arguments, resolve_config
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", help="a named preset (default: the config defaults)")
-    parser.add_argument("--config", help="a YAML config applied over the preset")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set model.num_stacks=2 (repeatable)",
-    )
+    add_config_arguments(parser, example="model.num_stacks=2")
     parser.add_argument("--batch-size", type=int, default=1, help="batch size (default 1)")
     parser.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-
-
-def resolve_config(args: argparse.Namespace):
-    """Preset -> YAML file -> `--set` overrides."""
-    from hiu_tf.config import ExperimentConfig, apply_overrides, load_config
-    from hiu_tf.presets import preset
-
-    cfg = preset(args.preset) if args.preset else ExperimentConfig()
-    if args.config:
-        cfg = load_config(args.config, base=cfg)
-    return apply_overrides(cfg, args.overrides)
 
 
 def _giga(value: int) -> str:

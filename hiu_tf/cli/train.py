@@ -15,21 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 
-from hiu_tf.cli.model_info import resolve_config
+from hiu_tf.cli.config_args import add_config_arguments, resolve_config
 from hiu_tf.errors import UserError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", help="a named preset (default: the config defaults)")
-    parser.add_argument("--config", help="a YAML config applied over the preset")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set train.learning_rate=1e-3 (repeatable)",
-    )
+    add_config_arguments(parser, example="train.learning_rate=1e-3")
     parser.add_argument(
         "--out-dir", help="the run folder (default: runs/<config name>); created if needed"
     )
