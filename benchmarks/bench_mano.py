@@ -25,8 +25,9 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
+
+from _common import Progress, time_per_call
 
 NUM_JOINTS = 16
 
@@ -103,39 +104,9 @@ def _hand_model(path: str | None):
     return default_hand_model("right")
 
 
-class _Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total: int, width: int = 24):
-        self.total, self.done, self.width = total, 0, width
-
-    def show(self, label: str) -> None:
-        filled = self.width * self.done // max(self.total, 1)
-        bar = "#" * filled + "." * (self.width - filled)
-        sys.stderr.write(f"\r[{bar}] {self.done}/{self.total} {label:<40}")
-        sys.stderr.flush()
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        self.show(label)
-        if self.done == self.total:
-            sys.stderr.write("\n")
-
-
-def _time_it(fn, args, min_time: float, min_iters: int = 3) -> float:
-    """Seconds per call after two warm-up calls (tracing / compilation excluded)."""
-    for _ in range(2):
-        out = fn(*args)
+def _sync(out) -> None:
+    """Waits for a layer output (a dict) or a gradient list."""
     _ = out["vertices"].numpy() if isinstance(out, dict) else out[0].numpy()
-    iters, start = 0, time.perf_counter()
-    while True:
-        out = fn(*args)
-        iters += 1
-        elapsed = time.perf_counter() - start
-        if iters >= min_iters and elapsed >= min_time:
-            break
-    _ = out["vertices"].numpy() if isinstance(out, dict) else out[0].numpy()
-    return (time.perf_counter() - start) / iters
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -226,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     passes = {"fwd": (forward, fwd_flops), "fwd+bwd": (forward_backward, fwd_flops + bwd_flops)}
     rng = np.random.default_rng(0)
     rows = []
-    progress = _Progress(len(modes) * len(batch_sizes) * len(passes))
+    progress = Progress(len(modes) * len(batch_sizes) * len(passes), label_width=40)
     progress.show("starting")
     for mode in modes:
         for pass_name, (fn, flops) in passes.items():
@@ -235,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress.show(f"{mode} {pass_name} batch {batch}")
                 pose = tf.constant(rng.normal(scale=0.5, size=(batch, 48)), tf.float32)
                 betas = tf.constant(rng.normal(size=(batch, 10)), tf.float32)
-                seconds = _time_it(compiled, (pose, betas), min_time)
+                seconds = time_per_call(compiled, (pose, betas), _sync, min_time)
                 hands = batch / seconds
                 rows.append((mode, pass_name, batch, seconds * 1e3, hands, hands * flops / 1e9))
                 progress.step(f"{mode} {pass_name} batch {batch}: {hands:,.0f} hands/s")

@@ -39,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import Progress, time_per_call
+
 # NumPy's BLAS must not use more than one thread for the "one core" shaded figure;
 # this is set before NumPy is imported (it does not affect TensorFlow's thread pools).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -47,25 +49,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 BATCH = 32
 SIGMA = 1e-4
 DENSE_PAIRS = 2.6e7  # (batch x pixels x faces) the dense version is run at
-
-
-class _Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total: int, width: int = 24):
-        self.total, self.done, self.width = total, 0, width
-
-    def show(self, label: str) -> None:
-        filled = self.width * self.done // max(self.total, 1)
-        bar = "#" * filled + "." * (self.width - filled)
-        sys.stderr.write(f"\r[{bar}] {self.done}/{self.total} {label:<48}")
-        sys.stderr.flush()
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        self.show(label)
-        if self.done == self.total:
-            sys.stderr.write("\n")
 
 
 class _PeakMemory:
@@ -104,19 +87,6 @@ class _PeakMemory:
         else:
             return "n/a"
         return f"{max(peak - self.base, 0) / 2**20:,.0f}"
-
-
-def _time_it(fn, args, min_time: float, min_iters: int = 2) -> float:
-    """Seconds per call after one warm-up call (tracing / compilation excluded)."""
-    _ = [t.numpy() for t in fn(*args)]
-    iters, start = 0, time.perf_counter()
-    while True:
-        out = fn(*args)
-        iters += 1
-        if iters >= min_iters and time.perf_counter() - start >= min_time:
-            break
-    _ = [t.numpy() for t in out]
-    return (time.perf_counter() - start) / iters
 
 
 def _hand_meshes(batch: int, size: int, seed: int):
@@ -221,7 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         target = tf.cast(render_silhouette(vertices, faces, K, size, size, mode="hard"), tf.float32)
         fn = runners[mode](make_fns(render, faces, size)[pass_name])
         memory.start()
-        seconds = _time_it(fn, (vertices, K, target), min_time)
+        seconds = time_per_call(
+            fn,
+            (vertices, K, target),
+            lambda out: [t.numpy() for t in out],
+            min_time,
+            min_iters=2,
+            warmup=1,
+        )
         return seconds, memory.stop()
 
     meshes = {size: _hand_meshes(BATCH, size, seed=size) for size in sizes}
@@ -234,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     dense_batch = {s: max(1, int(DENSE_PAIRS // (s * s * model.num_faces))) for s in sizes}
     passes = ("fwd", "fwd+bwd")
     total = len(sizes) * len(modes) * len(passes) * (1 if args.no_dense else 3) + 2
-    progress = _Progress(total)
+    progress = Progress(total)
     progress.show("starting")
 
     tiled_rows, dense_rows = [], []
