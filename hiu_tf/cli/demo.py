@@ -1,14 +1,12 @@
-"""`python -m hiu_tf demo [--out outputs/demo]`: pictures of the open hand model in named poses.
+"""`python -m hiu_tf demo [--out outputs/demo] [--minutes 6] [--seed 0]`: the whole system, end to end.
 
-An interim demo, until the end-to-end one exists: it poses the project's open
-hand model (`mano_tf.open_hand`, not MANO), the right hand and its mirror the
-left hand, in each named pose through `ManoLayer`, renders them with the
-shaded renderer (`mano_tf.render.shaded`) and writes
-
-* `OUT/{side}_{pose}.png`, one picture per side and pose;
-* `OUT/overview.png`, all of them on one sheet (right hands on top).
-
-It prints one line per picture and, last, the output folder.
+Generates synthetic training and held-out sets with the open hand model,
+trains the `training/configs/demo.yaml` model for `--minutes` of wall-clock
+time, evaluates the trained and the untrained model on the held-out set,
+exports TFLite, runs the TFLite predictor on held-out images and writes a
+report folder. Stage headers, counts and Keras progress bars show progress;
+the last line printed is the path of the report's `index.html`.
+See `training.demo` for the stages and the report's files.
 """
 
 from __future__ import annotations
@@ -16,111 +14,91 @@ from __future__ import annotations
 import argparse
 import os
 
-from hiu_tf.errors import UserError
-
-DEMO_POSES = ("rest", "relaxed", "fist", "pointing", "ok", "spread")
-# Viewpoint per pose: rotations (axis, radians), in order, after the upright view of a
-# right hand (fingers up, palm towards the camera, thumb on the right).
-_VIEWS = {
-    "rest": (((0.0, 1.0, 0.0), -0.35),),
-    "relaxed": (((1.0, 0.0, 0.0), 0.3), ((0.0, 1.0, 0.0), -0.5)),
-    "fist": (((1.0, 0.0, 0.0), 0.5), ((0.0, 1.0, 0.0), -0.6)),
-    "pointing": (((1.0, 0.0, 0.0), 0.3), ((0.0, 1.0, 0.0), -0.5)),
-    "ok": (((1.0, 0.0, 0.0), 0.5), ((0.0, 1.0, 0.0), -0.6)),
-    "spread": (((0.0, 1.0, 0.0), -0.2),),
-}
-_DEPTH = 0.6  # metres from the camera to the hand's centre
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from training.demo import (
+        DEFAULT_HELDOUT_SAMPLES,
+        DEFAULT_MINUTES,
+        DEFAULT_PREDICT_IMAGES,
+        DEFAULT_TRAIN_SAMPLES,
+        DEMO_CONFIG,
+    )
+
     parser.add_argument(
         "--out",
         default=os.path.join("outputs", "demo"),
-        help="folder for the pictures (default: outputs/demo)",
+        help="report folder (default: outputs/demo)",
     )
     parser.add_argument(
-        "--size", type=int, default=320, help="side of each picture in pixels (64-2048)"
+        "--minutes",
+        type=float,
+        default=DEFAULT_MINUTES,
+        help=f"training budget in wall-clock minutes (default {DEFAULT_MINUTES:g}; the "
+        "other stages add about 3 minutes on 2 CPU cores)",
     )
-
-
-def _view_rotation(pose: str, side: str):
-    """`[3, 3]` model-to-camera rotation; the left hand's view is the mirror of the right's."""
-    import numpy as np
-
-    rotation = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # upright
-    for axis, angle in _VIEWS[pose]:
-        k = np.cross(np.eye(3), np.asarray(axis))  # k @ x = axis x x
-        turn = np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
-        rotation = turn @ rotation
-    if side == "left":
-        mirror = np.diag([-1.0, 1.0, 1.0])
-        rotation = mirror @ rotation @ mirror  # image flipped left-right
-    return rotation
-
-
-def _render(vertices, faces, rotation, size: int):
-    """RGB uint8 `[size, size, 3]` picture of a posed mesh on white, 20 cm spanning 86 %."""
-    import numpy as np
-
-    from mano_tf.render.shaded import render_shaded
-
-    points = vertices @ rotation.T
-    points = points + [0.0, 0.0, _DEPTH] - (points.max(0) + points.min(0)) / 2
-    focal = 0.86 * size * _DEPTH / 0.2
-    intrinsics = np.array([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
-    background = np.full((size, size, 3), 255, np.uint8)
-    return render_shaded(points, faces, intrinsics, size, size, background=background)["image"]
-
-
-def _write(path: str, image_rgb) -> None:
-    import cv2
-
-    if not cv2.imwrite(path, image_rgb[..., ::-1]):  # OpenCV writes BGR
-        raise UserError(f"cannot write {path}")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data and model (default 0)")
+    parser.add_argument(
+        "--quant",
+        choices=("none", "fp16", "dynamic", "int8"),
+        default="none",
+        help="TFLite quantisation (default none: float32)",
+    )
+    parser.add_argument(
+        "--config", default=DEMO_CONFIG, help="experiment YAML (default training/configs/demo.yaml)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set data.batch_size=32 (repeatable)",
+    )
+    parser.add_argument(
+        "--train-samples",
+        type=int,
+        default=DEFAULT_TRAIN_SAMPLES,
+        help=f"synthetic training samples (default {DEFAULT_TRAIN_SAMPLES})",
+    )
+    parser.add_argument(
+        "--heldout-samples",
+        type=int,
+        default=DEFAULT_HELDOUT_SAMPLES,
+        help=f"synthetic held-out samples (default {DEFAULT_HELDOUT_SAMPLES})",
+    )
+    parser.add_argument(
+        "--predict-images",
+        type=int,
+        default=DEFAULT_PREDICT_IMAGES,
+        help=f"held-out images run through the TFLite predictor (default {DEFAULT_PREDICT_IMAGES})",
+    )
+    # Testing options: a tiny hand model, eager training, fewer pictures.
+    parser.add_argument("--hand-model", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup-steps", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--run-eagerly", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-hand-pictures", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 64 <= args.size <= 2048:
-        raise UserError(f"--size must be in [64, 2048]. Received: --size={args.size}")
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create the output folder {args.out}: {e}") from e
-    import cv2
-    import numpy as np
+    from training.demo import DemoOptions, run_demo
 
-    from mano_tf.mano_layer import ManoLayer
-    from mano_tf.open_hand import default_hand_model, named_pose
-
-    rows = []
-    for side in ("right", "left"):
-        model = default_hand_model(side)
-        print(f"posing {model.name} ({model.num_vertices} vertices) in {len(DEMO_POSES)} poses")
-        layer = ManoLayer(model, flat_hand_mean=True)
-        poses = np.stack([named_pose(name, side) for name in DEMO_POSES]).astype(np.float32)
-        betas = np.zeros((len(DEMO_POSES), model.num_betas), np.float32)
-        vertices = np.asarray(layer(poses, betas)["vertices"], np.float64)
-        row = []
-        for name, posed in zip(DEMO_POSES, vertices, strict=True):
-            image = _render(posed, model.faces, _view_rotation(name, side), args.size)
-            path = os.path.join(args.out, f"{side}_{name}.png")
-            _write(path, image)
-            print(f"  {side:<5} {name:<8} -> {path}")
-            labelled = image.copy()
-            cv2.putText(
-                labelled,
-                f"{side} {name}",
-                (6, 18),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.5,
-                (0, 0, 0),
-                1,
-                cv2.LINE_AA,
-            )
-            row.append(labelled)
-        rows.append(np.concatenate(row, axis=1))
-    overview = os.path.join(args.out, "overview.png")
-    _write(overview, np.concatenate(rows, axis=0))
-    print(f"  overview       -> {overview}")
-    print(args.out)
+    options = DemoOptions(
+        out=args.out,
+        minutes=args.minutes,
+        seed=args.seed,
+        config=args.config,
+        overrides=tuple(args.overrides),
+        train_samples=args.train_samples,
+        heldout_samples=args.heldout_samples,
+        predict_images=args.predict_images,
+        quant=args.quant,
+        warmup_steps=args.warmup_steps,
+        hand_model=args.hand_model,
+        run_eagerly=args.run_eagerly,
+        verbose=0 if args.quiet else 1,
+        hand_pictures=not args.no_hand_pictures,
+    )
+    result = run_demo(options, echo=lambda line: print(line, flush=True))
+    print(result.report)
     return 0

@@ -1,43 +1,117 @@
-import cv2
-import numpy as np
+"""`python -m hiu_tf demo`: the whole pipeline, end to end, on a tiny budget.
+
+Uses the stick hand model (a few hundred faces) at 32 x 32 px, a few dozen
+samples and eager training, so that data, training, both evaluations, the
+TFLite export, the predictor and the report all run in well under a minute.
+The full default demo (minutes on a CPU) is the `slow` test at the end.
+"""
+
+import json
+import os
+import re
+
+import pytest
 
 from hiu_tf.__main__ import main
-from hiu_tf.cli.demo import DEMO_POSES
+from tests.hiu_tf.data.sources.stick_hand import stick_hand_model
 
 
-def _hand_mask(image_bgr: np.ndarray) -> np.ndarray:
-    """Skin-coloured pixels: warm (R > G > B), neither white background nor black."""
-    b, g, r = (image_bgr[..., c].astype(int) for c in range(3))
-    return (r > g + 10) & (g > b + 5) & (r > 60) & (b < 235)
+@pytest.fixture(scope="module")
+def stick_npz(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("hand") / "stick.npz")
+    stick_hand_model().save_npz(path)
+    return path
 
 
-def test_demo_renders_both_hands_in_every_pose(tmp_path, capsys):
+def _check_report(out) -> dict:
+    for name in (
+        "index.html",
+        "metrics.json",
+        "config.yaml",
+        "model.tflite",
+        "model.tflite.json",
+        "pck_2d.png",
+        "iou_pck.png",
+        "pck_3d.png",
+        "training_curve.png",
+        "panels_trained.png",
+        "panels_untrained.png",
+        "data_train.png",
+        "data_heldout.png",
+    ):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    page = (out / "index.html").read_text()
+    links = re.findall(r'(?:src|href)="([^"]+)"', page) + re.findall(r"href='([^']+)'", page)
+    assert len(links) >= 12
+    for link in links:
+        assert not os.path.isabs(link), link
+        assert (out / link).is_file(), link
+    metrics = json.loads((out / "metrics.json").read_text())
+    for tag in ("trained", "untrained"):
+        assert metrics[tag]["num_samples"] > 0
+        assert {"keypoints_2d", "mask", "keypoints_3d"} <= set(metrics[tag])
+        assert metrics["summary"][tag]["mask_mean_iou"] is not None
+    return metrics
+
+
+def test_demo_runs_end_to_end_and_writes_the_report(tmp_path, capsys, stick_npz):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--size", "96"]) == 0
+    argv = [
+        "demo",
+        "--out",
+        str(out),
+        "--minutes",
+        "0.05",
+        "--train-samples",
+        "24",
+        "--heldout-samples",
+        "8",
+        "--predict-images",
+        "2",
+        "--hand-model",
+        stick_npz,
+        "--set",
+        "model.input_size=32",
+        "--warmup-steps",
+        "2",
+        "--run-eagerly",
+        "--no-hand-pictures",
+        "--quiet",
+    ]
+    assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1] == str(out)  # the last line names the folder
-    assert any("right" in line and "fist" in line for line in lines)
-    masks = {}
-    for side in ("right", "left"):
-        for pose in DEMO_POSES:
-            path = out / f"{side}_{pose}.png"
-            assert path.stat().st_size > 0
-            image = cv2.imread(str(path))
-            assert image is not None and image.shape == (96, 96, 3)
-            mask = _hand_mask(image)
-            assert 0.05 < mask.mean() < 0.8, (side, pose, mask.mean())
-            assert image[0, 0].tolist() == [255, 255, 255]  # white background
-            masks[side, pose] = mask
-    overview = cv2.imread(str(out / "overview.png"))
-    assert overview.shape == (2 * 96, len(DEMO_POSES) * 96, 3)
-    # The left hand is drawn as the mirror image of the right hand.
-    for pose in DEMO_POSES:
-        right, left = masks["right", pose], masks["left", pose][:, ::-1]
-        assert (right & left).sum() / (right | left).sum() > 0.9, pose
+    assert lines[-1] == str(out / "index.html")  # the last line names the report
+    for stage in range(1, 7):
+        assert any(line.startswith(f"[{stage}/6]") for line in lines), stage
+    metrics = _check_report(out)
+    assert metrics["training"]["steps"] >= 1
+    assert metrics["tflite"]["parity"]["max_abs_diff_keypoints_px"] < 0.05
+    assert sorted(os.listdir(out / "predictions")) == [
+        f"heldout_{i:02d}{suffix}"
+        for i in range(2)
+        for suffix in (".json", "_mask.png", "_overlay.png")
+    ]
 
 
-def test_demo_rejects_a_bad_size(capsys, tmp_path):
-    assert main(["demo", "--out", str(tmp_path), "--size", "10"]) == 2
+def test_demo_rejects_bad_options(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--minutes", "0"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: --size must be in [64, 2048]. Received: --size=10"
+        "error: --minutes must be > 0. Received: --minutes=0.0"
     )
+    assert main(["demo", "--out", str(tmp_path), "--set", "model.width=0"]) == 2
+    assert "model.width must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_demo_learns_within_its_budget(tmp_path, capsys):
+    """The README's command: within 10 minutes, clearly better than the untrained model."""
+    import time
+
+    out = tmp_path / "demo"
+    start = time.monotonic()
+    assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    assert time.monotonic() - start < 600
+    metrics = _check_report(out)
+    trained, untrained = metrics["summary"]["trained"], metrics["summary"]["untrained"]
+    assert trained["pck_2d_heatmap@8px"] > untrained["pck_2d_heatmap@8px"] + 0.1
+    assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.2

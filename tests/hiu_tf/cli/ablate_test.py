@@ -1,0 +1,28 @@
+"""`python -m hiu_tf ablate`: listing variants and rejecting bad options (the runs: training/ablate_test.py)."""
+
+from hiu_tf.__main__ import main
+
+
+def test_ablate_lists_the_variants_of_a_study(capsys):
+    assert main(["ablate", "--study", "tam", "--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "4-stack",
+        "4-stack-notam",
+        "1-stack",
+        "1-stack-notam",
+    ]
+
+
+def test_ablate_rejects_unknown_variants_and_bad_numbers(tmp_path, capsys):
+    out = str(tmp_path / "a")
+    assert main(["ablate", "--study", "tam", "--out", out, "--only", "3-stack"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --only must name variants of the tam study")
+    assert err.endswith("Received: '3-stack'")
+    assert main(["ablate", "--study", "tam", "--out", out, "--seeds", "0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --seeds must be an integer >= 1. Received: --seeds=0"
+    )
+    assert main(["ablate", "--study", "ssl", "--out", out, "--train-samples", "0"]) == 2
+    assert "--train-samples must be >= 1" in capsys.readouterr().err

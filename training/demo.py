@@ -1,0 +1,1261 @@
+"""The end-to-end demo: synthetic data -> training on a time budget -> evaluation -> TFLite -> report.
+
+    python -m hiu_tf demo [--out outputs/demo] [--minutes 6] [--seed 0]
+
+Needs no MANO file and no dataset: everything uses the project's open hand model
+(`mano_tf.open_hand`, not MANO). Stages, each announced through `echo`:
+
+1. **Data** (`make_datasets`): a synthetic training set (`write_synthetic`, seed
+   `seed`, the generator's own procedural backgrounds: gradients, fractal noise,
+   stripes, clutter) and a held-out set with another seed *and* another
+   background family: Voronoi mosaics and out-of-focus "bokeh" discs, written as
+   images by `heldout_backgrounds` and passed to the generator as its
+   `backgrounds` folder. Complete folders from an earlier run with the same
+   options are reused.
+2. **Training** (`training.train.train`) of the `training/configs/demo.yaml`
+   model for `minutes` of wall-clock time, in two calls on one run folder:
+   a warm-up epoch (linear learning-rate warm-up) that also measures the step
+   time, then a resumed run whose cosine schedule is sized to end when the
+   budget does. `TimeBudget` stops `fit` after the step that crosses the
+   deadline, so a busy machine only shortens training. `InitialModelSaver`
+   saves the model as `fit` starts it: the *untrained* model of the report.
+3. **Evaluation** (`training.evaluate.evaluate_run`) of the trained and of the
+   untrained model on the held-out set: 2D PCK of the heat-maps and of the
+   projected mesh, mask IoU, 3D PCK.
+4. **Export** to TFLite (`export.tflite.export_tflite`; float32 by default, see
+   `DEFAULT_QUANT`).
+5. **Prediction**: the TFLite `export.inference.Predictor` on held-out scenes
+   rendered at `PREDICT_SIZE` pixels (the predictor crops and resizes them to the
+   model's input), overlays by `export.inference.save_result`.
+6. **Report** (`write_report`): `metrics.json`, PCK curves, the training curve,
+   overlays, pictures of the data and of the hand model, and one HTML page,
+   `index.html`, that links them relatively.
+
+Report folder (`out`):
+
+    index.html  metrics.json  config.yaml  model.tflite (+ .json)
+    pck_2d.png  iou_pck.png  pck_3d.png  training_curve.png
+    panels_trained.png  panels_untrained.png  data_train.png  data_heldout.png
+    hand_model.png  predictions/heldout_NN_overlay.png ...
+    eval/{trained,untrained}/   metrics.json and plots of `evaluate_run`
+    run/  the run folder (`hiu_tf.runs`); untrained/  the initial model
+    data/{train,heldout,backgrounds-heldout}/
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import logging
+import math
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from hiu_tf.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+DEMO_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "demo.yaml")
+DEFAULT_MINUTES = 6.0
+DEFAULT_TRAIN_SAMPLES = 2048
+DEFAULT_HELDOUT_SAMPLES = 256
+DEFAULT_PREDICT_IMAGES = 8
+DEFAULT_QUANT = "none"
+PREDICT_SIZE = 256
+HELDOUT_SEED_OFFSET = 1_000_003  # held-out seed = seed + this: no sample in common
+HELDOUT_BACKGROUNDS = 48
+PCK_2D_MAX_PX = 19.0  # 2D PCK thresholds 0, 1, ..., 19 px of the model input
+REPORT_PCK_PX = (4.0, 8.0)  # thresholds shown in the before/after table
+# The step time measured in the warm-up epoch is padded by this factor when the
+# cosine schedule is sized, and the second call's retrace is estimated as this
+# fraction of the first step (which also traces and fills the input pipeline).
+STEP_TIME_MARGIN = 1.05
+RETRACE_FRACTION = 0.5
+REPORT_FILE = "index.html"
+METRICS_FILE = "metrics.json"
+
+
+class DemoError(UserError, ValueError):
+    """Bad demo options."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoOptions:
+    """Options of `run_demo`.
+
+    Attributes:
+        out: the report folder.
+        minutes: training budget, wall-clock minutes (> 0).
+        seed: seed of the training data, the model and the pipeline; the held-out
+            set uses `seed + HELDOUT_SEED_OFFSET`.
+        config: the experiment YAML (over the config defaults).
+        overrides: `--set` overrides applied over `config`.
+        train_samples: synthetic training samples.
+        heldout_samples: synthetic held-out samples.
+        predict_images: held-out scenes run through the TFLite predictor.
+        quant: TFLite quantisation ("none", "fp16", "dynamic", "int8").
+        warmup_steps: steps of the first, warm-up epoch; None = `train.warmup_steps`.
+        hand_model: overrides `model.hand_model` (e.g. a small test model).
+        run_eagerly: train eagerly (tests: skips tracing).
+        verbose: Keras progress bars (1) or none (0).
+        hand_pictures: render the hand model in named poses for the report.
+    """
+
+    out: str = os.path.join("outputs", "demo")
+    minutes: float = DEFAULT_MINUTES
+    seed: int = 0
+    config: str = DEMO_CONFIG
+    overrides: tuple[str, ...] = ()
+    train_samples: int = DEFAULT_TRAIN_SAMPLES
+    heldout_samples: int = DEFAULT_HELDOUT_SAMPLES
+    predict_images: int = DEFAULT_PREDICT_IMAGES
+    quant: str = DEFAULT_QUANT
+    warmup_steps: int | None = None
+    hand_model: str | None = None
+    run_eagerly: bool = False
+    verbose: int = 1
+    hand_pictures: bool = True
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.minutes, int | float) and math.isfinite(self.minutes)):
+            raise DemoError(f"--minutes must be a number > 0. Received: --minutes={self.minutes}")
+        if self.minutes <= 0:
+            raise DemoError(f"--minutes must be > 0. Received: --minutes={self.minutes}")
+        for name in ("train_samples", "heldout_samples", "predict_images"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                flag = "--" + name.replace("_", "-")
+                raise DemoError(f"{flag} must be an integer >= 1. Received: {flag}={value!r}")
+        if self.warmup_steps is not None and self.warmup_steps < 1:
+            raise DemoError(
+                f"warmup_steps must be >= 1. Received: warmup_steps={self.warmup_steps}"
+            )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise DemoError(f"--seed must be an integer >= 0. Received: --seed={self.seed!r}")
+
+
+@dataclasses.dataclass
+class DemoResult:
+    """What `run_demo` produced.
+
+    Attributes:
+        report: path of `index.html`.
+        metrics: the dict written to `metrics.json`.
+        files: every report file, relative to the report folder.
+    """
+
+    report: str
+    metrics: dict[str, Any]
+    files: list[str]
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops `fit` cleanly after the training step that crosses a wall-clock deadline.
+
+    The step in flight finishes, Keras then ends the epoch (its logs, checkpoints
+    and backup are written as usual) and `fit` returns. The deadline is absolute
+    (`clock()` seconds), so one callback can bound several `fit` calls.
+
+    Args:
+        deadline: `clock()` time at which training stops.
+        clock: a monotonic clock in seconds (tests pass a fake one).
+    """
+
+    def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.deadline = float(deadline)
+        self.clock = clock
+        self.stopped = False
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.clock() >= self.deadline:
+            self.stopped = True
+            self.model.stop_training = True
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (negative when past it)."""
+        return self.deadline - self.clock()
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Records the wall-clock duration of every training step (seconds).
+
+    Args:
+        clock: a monotonic clock in seconds.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.clock = clock
+        self.durations: list[float] = []
+        self._start = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._start is not None:
+            self.durations.append(self.clock() - self._start)
+            self._start = None
+
+    def step_time(self, skip: int = 2) -> float | None:
+        """Median step time without the first `skip` steps (tracing); None if too few."""
+        steady = self.durations[skip:]
+        return statistics.median(steady) if steady else None
+
+
+class InitialModelSaver(keras.callbacks.Callback):
+    """Saves the model as `fit` starts (weights before the first update) as a run folder.
+
+    Args:
+        run_dir: folder for `config.yaml` and `model.keras` (`hiu_tf.runs.save_run_model`).
+        config: the `ExperimentConfig` of the model.
+    """
+
+    def __init__(self, run_dir: str, config):
+        super().__init__()
+        self.run_dir = run_dir
+        self.config = config
+
+    def on_train_begin(self, logs=None):
+        from hiu_tf.runs import save_run_model
+
+        save_run_model(self.run_dir, self.config, self.model)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _voronoi(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Flat-coloured Voronoi cells with dark seams, `[S, S, 3]` uint8 RGB."""
+    import cv2
+
+    n = int(rng.integers(6, 30))
+    points = rng.uniform(0, size, (n, 2)).astype(np.float32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    d = (xx[..., None] - points[:, 0]) ** 2 + (yy[..., None] - points[:, 1]) ** 2  # [S, S, n]
+    order = np.argsort(d, axis=-1)
+    nearest = order[..., 0]
+    palette = rng.uniform(20, 235, (n, 3))
+    image = palette[nearest]
+    seam = np.sqrt(np.take_along_axis(d, order[..., 1:2], -1)[..., 0]) - np.sqrt(
+        np.take_along_axis(d, order[..., 0:1], -1)[..., 0]
+    )
+    image[seam < rng.uniform(1.0, 3.0)] *= 0.25
+    image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 0.8)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _bokeh(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Out-of-focus light discs on a dark base, `[S, S, 3]` uint8 RGB."""
+    import cv2
+
+    base = rng.uniform(0, 60, 3)
+    image = np.ones((size, size, 3), np.float32) * base.astype(np.float32)
+    for _ in range(int(rng.integers(15, 60))):
+        layer = np.zeros((size, size, 3), np.float32)
+        centre = tuple(int(v) for v in rng.integers(0, size, 2))
+        radius = int(rng.uniform(0.03, 0.15) * size)
+        colour = tuple(float(c) for c in rng.uniform(60, 255, 3))
+        cv2.circle(layer, centre, max(radius, 1), colour, -1, cv2.LINE_AA)
+        image = image + layer * rng.uniform(0.2, 0.6)
+    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(1.0, 4.0) * size / 256)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def heldout_backgrounds(folder: str, count: int, size: int, seed: int) -> list[str]:
+    """Writes `count` PNG backgrounds of a family the generator never draws.
+
+    Voronoi mosaics and bokeh discs, alternately (the synthetic generator's own
+    procedural backgrounds are gradients, fractal noise, stripes and clutter
+    shapes). They are used as the generator's `backgrounds` folder for the
+    held-out set, so it differs from the training set in its backgrounds as well
+    as in its seed.
+
+    Args:
+        folder: output folder (created).
+        count: number of images.
+        size: side of each image in pixels.
+        seed: seed of the images.
+
+    Returns:
+        The paths written.
+    """
+    import cv2
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i in range(count):
+        rng = np.random.default_rng([seed, i])
+        image = (_voronoi if i % 2 == 0 else _bokeh)(rng, size)
+        path = os.path.join(folder, f"background_{i:03d}.png")
+        if not cv2.imwrite(path, image[..., ::-1]):
+            raise DemoError(f"cannot write {path}")
+        paths.append(path)
+    return paths
+
+
+def _complete(folder: str, count: int, size: int, seed: int) -> bool:
+    from hiu_tf.data import tfrecord
+
+    if not os.path.isdir(folder):
+        return False
+    info = tfrecord.read_dataset_info(folder)
+    part = info.get("parts", {}).get("synthetic", {})
+    return (
+        info.get("num_samples") == count
+        and info.get("image_size") == size
+        and part.get("seed", info.get("seed")) == seed
+    )
+
+
+def synth_set(
+    folder: str,
+    *,
+    count: int,
+    size: int,
+    seed: int,
+    hand_model: str,
+    backgrounds: str | None = None,
+    echo: Callable[[str], None] = logger.info,
+    label: str = "samples",
+) -> tuple[str, bool]:
+    """Generates (or reuses) a synthetic TFRecord set; returns `(folder, reused)`."""
+    from hiu_tf.data.sources import synthetic
+
+    if _complete(folder, count, size, seed):
+        echo(f"  {label}: reusing {count} samples in {folder}")
+        return folder, True
+    shutil.rmtree(folder, ignore_errors=True)  # a stale set of other options
+    start = time.monotonic()
+    last = [start]
+
+    def progress(n: int) -> None:
+        now = time.monotonic()
+        if n == count or now - last[0] >= 5.0:
+            last[0] = now
+            echo(f"  {label}: {n}/{count} samples ({n / max(now - start, 1e-9):.0f}/s)")
+
+    synthetic.write_synthetic(
+        folder,
+        count=count,
+        seed=seed,
+        config=synthetic.SynthConfig(image_size=size, chunk_size=min(32, count)),
+        hand_model=hand_model,
+        backgrounds=backgrounds,
+        overwrite=True,
+        progress=progress,
+    )
+    return folder, False
+
+
+def make_datasets(
+    data_dir: str,
+    *,
+    size: int,
+    seed: int,
+    train_samples: int,
+    heldout_samples: int,
+    hand_model: str,
+    echo: Callable[[str], None] = logger.info,
+) -> dict[str, str]:
+    """The training set, the held-out backgrounds and the held-out set under `data_dir`.
+
+    Returns:
+        `{"train": folder, "heldout": folder, "backgrounds": folder}`.
+    """
+    train_dir = os.path.join(data_dir, "train")
+    heldout_dir = os.path.join(data_dir, "heldout")
+    backgrounds = os.path.join(data_dir, "backgrounds-heldout")
+    synth_set(
+        train_dir,
+        count=train_samples,
+        size=size,
+        seed=seed,
+        hand_model=hand_model,
+        echo=echo,
+        label="training set",
+    )
+    heldout_seed = seed + HELDOUT_SEED_OFFSET
+    if not _complete(heldout_dir, heldout_samples, size, heldout_seed):
+        heldout_backgrounds(backgrounds, HELDOUT_BACKGROUNDS, max(2 * size, 128), heldout_seed)
+    synth_set(
+        heldout_dir,
+        count=heldout_samples,
+        size=size,
+        seed=heldout_seed,
+        hand_model=hand_model,
+        backgrounds=backgrounds,
+        echo=echo,
+        label="held-out set",
+    )
+    return {"train": train_dir, "heldout": heldout_dir, "backgrounds": backgrounds}
+
+
+# --------------------------------------------------------------------------- config
+
+
+def demo_config(options: DemoOptions, train_dir: str | None = None):
+    """The resolved `ExperimentConfig`: `options.config` over the defaults, then overrides.
+
+    Args:
+        options: the demo options.
+        train_dir: the training TFRecords (the one data source), if known.
+    """
+    from hiu_tf.config import SourceConfig, apply_overrides, load_config
+
+    if not os.path.isfile(options.config):
+        raise DemoError(f"config file not found: {options.config!r}")
+    config = load_config(options.config)
+    overrides = list(options.overrides)
+    if options.hand_model:
+        overrides.append(f"model.hand_model={options.hand_model}")
+    overrides.append(f"train.seed={options.seed}")
+    config = apply_overrides(config, overrides)
+    if train_dir is not None:
+        source = SourceConfig(name="synthetic", path=os.path.abspath(train_dir))
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, sources=(source,))
+        )
+    return config
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _with_train(config, **fields):
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, **fields))
+
+
+def train_on_budget(
+    config,
+    run_dir: str,
+    seconds: float,
+    *,
+    untrained_dir: str | None = None,
+    warmup_steps: int | None = None,
+    run_eagerly: bool = False,
+    verbose: int = 1,
+    echo: Callable[[str], None] = logger.info,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Trains `config` into `run_dir` for about `seconds` of wall-clock time.
+
+    Two `training.train.train` calls on one run folder:
+
+    1. a warm-up epoch of `W` steps (`W = warmup_steps` or `train.warmup_steps`)
+       with the "constant" schedule, i.e. a linear warm-up to the peak rate; it
+       measures the median step time `t`;
+    2. a resumed run with `train.lr_schedule` (cosine) and `W` warm-up steps, so
+       the rate continues from the peak, sized to the time left: `n` more steps,
+       `n = (left - retrace) / (t * STEP_TIME_MARGIN)`, in epochs of `W` steps.
+
+    `TimeBudget` bounds both calls; a run out of time after the first epoch
+    skips the second.
+
+    Args:
+        config: the resolved config (data sources with paths).
+        run_dir: the run folder (started afresh).
+        seconds: the budget.
+        untrained_dir: where `InitialModelSaver` saves the untrained model.
+        warmup_steps: steps of the first epoch; None = `train.warmup_steps`.
+        run_eagerly: train eagerly.
+        verbose: `fit` verbosity.
+        echo: progress messages.
+        clock: monotonic clock.
+
+    Returns:
+        A dict: `result` (the last `TrainResult`), `config` (the final config),
+        `steps`, `epochs`, `step_time_s`, `seconds`, `stopped_by_budget`,
+        `planned_steps`.
+    """
+    from training.train import train
+
+    start = clock()
+    budget = TimeBudget(start + seconds, clock)
+    timer = StepTimer(clock)
+    warm = int(warmup_steps or config.train.warmup_steps or 1)
+    final_schedule = config.train.lr_schedule
+    shutil.rmtree(run_dir, ignore_errors=True)
+    first = _with_train(config, lr_schedule="constant", warmup_steps=warm)
+    callbacks: list[keras.callbacks.Callback] = [timer, budget]
+    if untrained_dir is not None:
+        callbacks.insert(0, InitialModelSaver(untrained_dir, first))
+    echo(f"  warm-up epoch: {warm} steps, learning rate rising to {config.train.learning_rate:g}")
+    result = train(
+        first,
+        run_dir,
+        resume=False,
+        epochs=1,
+        steps_per_epoch=warm,
+        callbacks=callbacks,
+        run_eagerly=run_eagerly,
+        images=0,
+        verbose=verbose,
+    )
+    steps = len(timer.durations)
+    step_time = timer.step_time() or (timer.durations[-1] if timer.durations else None)
+    planned = steps
+    epochs = 1
+    final = result.config
+    if not budget.stopped and step_time:
+        retrace = RETRACE_FRACTION * (timer.durations[0] if timer.durations else 0.0)
+        more = int((budget.remaining() - retrace) / (step_time * STEP_TIME_MARGIN))
+        if more >= 1:
+            epochs = 1 + math.ceil(more / warm)
+            planned = epochs * warm
+            echo(
+                f"  step time {step_time:.2f} s: about {more} more steps fit in the "
+                f"{budget.remaining():.0f} s left; {epochs - 1} epochs of {warm} steps, "
+                f"{final_schedule} schedule"
+            )
+            second = _with_train(config, lr_schedule=final_schedule, warmup_steps=warm)
+            result = train(
+                second,
+                run_dir,
+                resume=True,
+                epochs=epochs,
+                steps_per_epoch=warm,
+                callbacks=[timer, budget],
+                run_eagerly=run_eagerly,
+                images=0,
+                verbose=verbose,
+            )
+            final = result.config
+            steps = len(timer.durations)
+    if budget.stopped:
+        echo(f"  the time budget stopped training after {steps} steps")
+    return {
+        "result": result,
+        "config": final,
+        "steps": steps,
+        "planned_steps": planned,
+        "epochs": epochs,
+        "step_time_s": step_time,
+        "seconds": clock() - start,
+        "stopped_by_budget": budget.stopped,
+    }
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def summarize(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """The headline numbers of an `evaluate_run` metrics dict (None where absent).
+
+    Keys: `pck_2d_heatmap@{k}px`, `auc_2d_heatmap`, `epe_2d_heatmap_px`, the same
+    for `mesh` (the projected mesh joints), `mask_mean_iou`, `mask_iou_pck_auc`,
+    `auc_3d_20_50`, `mpjpe_mm`, `pa_mpjpe_mm`.
+    """
+    out: dict[str, float | None] = {}
+    for name in ("heatmap", "mesh"):
+        section = metrics.get("keypoints_2d", {}).get(name)
+        for k in REPORT_PCK_PX:
+            value = None
+            if section:
+                value = float(np.interp(k, section["thresholds_px"], section["pck"]))
+            out[f"pck_2d_{name}@{k:g}px"] = value
+        out[f"auc_2d_{name}"] = section["auc"] if section else None
+        out[f"epe_2d_{name}_px"] = section["epe_mean_px"] if section else None
+    mask = metrics.get("mask")
+    out["mask_mean_iou"] = mask["mean_iou"] if mask else None
+    out["mask_iou_pck_auc"] = mask["iou_pck_auc"] if mask else None
+    k3 = metrics.get("keypoints_3d")
+    out["auc_3d_20_50"] = k3["auc_20_50"] if k3 else None
+    out["mpjpe_mm"] = k3["mpjpe_mm"] if k3 else None
+    out["pa_mpjpe_mm"] = k3["pa_mpjpe_mm"] if k3 else None
+    return out
+
+
+# (key, label, higher is better, format)
+SUMMARY_ROWS = (
+    *(
+        (f"pck_2d_heatmap@{k:g}px", f"2D PCK@{k:g}px, heat-maps", True, "{:.3f}")
+        for k in REPORT_PCK_PX
+    ),
+    ("auc_2d_heatmap", f"2D AUC 0-{PCK_2D_MAX_PX:g}px, heat-maps", True, "{:.3f}"),
+    ("epe_2d_heatmap_px", "2D mean error, heat-maps (px)", False, "{:.2f}"),
+    *(
+        (f"pck_2d_mesh@{k:g}px", f"2D PCK@{k:g}px, projected mesh", True, "{:.3f}")
+        for k in REPORT_PCK_PX
+    ),
+    ("auc_2d_mesh", f"2D AUC 0-{PCK_2D_MAX_PX:g}px, projected mesh", True, "{:.3f}"),
+    ("mask_mean_iou", "mask mean IoU", True, "{:.3f}"),
+    ("mask_iou_pck_auc", "mask IoU-PCK AUC", True, "{:.3f}"),
+    ("auc_3d_20_50", "3D PCK AUC 20-50 mm (hand3d)", True, "{:.3f}"),
+    ("mpjpe_mm", "3D MPJPE, root-relative (mm)", False, "{:.1f}"),
+    ("pa_mpjpe_mm", "3D PA-MPJPE (mm)", False, "{:.1f}"),
+)
+
+
+def _fmt(value, spec: str) -> str:
+    return "n/a" if value is None else spec.format(value)
+
+
+def summary_lines(trained: Mapping[str, Any], untrained: Mapping[str, Any]) -> list[str]:
+    """The before/after table as text lines."""
+    lines = [f"  {'metric':<34} {'untrained':>10} {'trained':>10}"]
+    for key, label, _, spec in SUMMARY_ROWS:
+        lines.append(
+            f"  {label:<34} {_fmt(untrained.get(key), spec):>10} {_fmt(trained.get(key), spec):>10}"
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def _write_png(path: str, image_rgb: np.ndarray) -> str:
+    import cv2
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if not cv2.imwrite(path, np.ascontiguousarray(image_rgb[..., ::-1])):
+        raise DemoError(f"cannot write {path}")
+    return path
+
+
+def _grid(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
+    """Tiles of one size in rows of `columns` (the last row padded with white)."""
+    tiles = list(tiles)
+    h, w = tiles[0].shape[:2]
+    while len(tiles) % columns:
+        tiles.append(np.full((h, w, 3), 255, np.uint8))
+    rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
+    return np.concatenate(rows, axis=0)
+
+
+def _read_samples(folder: str, count: int) -> list[dict[str, np.ndarray]]:
+    from hiu_tf.data import tfrecord
+
+    ds = tfrecord.read_tfrecords(folder).take(count)
+    return list(ds.as_numpy_iterator())
+
+
+def data_strip(folder: str, path: str, count: int = 8, tile: int = 128) -> str:
+    """A row of `count` samples of a TFRecord set, with their masks and keypoints."""
+    from hiu_tf import visualize
+
+    tiles = []
+    for sample in _read_samples(folder, count):
+        image = visualize.draw_mask(sample["image"], sample["mask"], alpha=0.25)
+        image = _resize(image, tile)
+        scale = tile / sample["image"].shape[0]
+        image = visualize.draw_skeleton(image, sample["keypoints_px"] * scale, radius=1)
+        tiles.append(image)
+    return _write_png(path, _grid(tiles, len(tiles)))
+
+
+def _resize(image: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR)
+
+
+def prediction_panels(run_dir: str, heldout: str, path: str, count: int = 4) -> str:
+    """input | ground truth | prediction rows of a run's Keras model on held-out samples."""
+    from hiu_tf import visualize
+    from hiu_tf.runs import load_run
+
+    config, model = load_run(run_dir)
+    samples = _read_samples(heldout, count)
+    images = np.stack([s["image"] for s in samples]).astype(np.float32)
+    out = {k: np.asarray(v) for k, v in model.predict_on_batch(images).items()}
+    mask_key = f"stack{config.model.num_stacks}_mask_logits"
+    rows = []
+    for i, sample in enumerate(samples):
+        mask = out.get(mask_key)
+        rows.append(
+            visualize.overlay_panel(
+                sample["image"],
+                pred_keypoints_px=out["keypoints_px_heatmap"][i]
+                if "keypoints_px_heatmap" in out
+                else None,
+                gt_keypoints_px=sample["keypoints_px"],
+                pred_mask=None if mask is None else 1.0 / (1.0 + np.exp(-mask[i])),
+                gt_mask=sample["mask"],
+                visible=sample["keypoint_visible"],
+                tile_size=160,
+            )
+        )
+    return _write_png(path, np.concatenate(rows, axis=0))
+
+
+def hand_model_sheet(path: str, size: int = 160) -> str:
+    """The open hand model, right and left, in the named poses (one sheet)."""
+    import cv2
+
+    from mano_tf.mano_layer import ManoLayer
+    from mano_tf.open_hand import default_hand_model, named_pose
+    from mano_tf.render.shaded import render_shaded
+
+    poses = ("rest", "relaxed", "fist", "pointing", "ok", "spread")
+    views = {  # rotations (axis, radians) after the upright view of a right hand
+        "rest": (((0.0, 1.0, 0.0), -0.35),),
+        "relaxed": (((1.0, 0.0, 0.0), 0.3), ((0.0, 1.0, 0.0), -0.5)),
+        "fist": (((1.0, 0.0, 0.0), 0.5), ((0.0, 1.0, 0.0), -0.6)),
+        "pointing": (((1.0, 0.0, 0.0), 0.3), ((0.0, 1.0, 0.0), -0.5)),
+        "ok": (((1.0, 0.0, 0.0), 0.5), ((0.0, 1.0, 0.0), -0.6)),
+        "spread": (((0.0, 1.0, 0.0), -0.2),),
+    }
+    depth = 0.6
+    rows = []
+    for side in ("right", "left"):
+        model = default_hand_model(side)
+        layer = ManoLayer(model, flat_hand_mean=True)
+        pose = np.stack([named_pose(p, side) for p in poses]).astype(np.float32)
+        betas = np.zeros((len(poses), model.num_betas), np.float32)
+        vertices = np.asarray(layer(pose, betas)["vertices"], np.float64)
+        row = []
+        for name, posed in zip(poses, vertices, strict=True):
+            rotation = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+            for axis, angle in views[name]:
+                k = np.cross(np.eye(3), np.asarray(axis))
+                rotation = (
+                    np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+                ) @ rotation
+            if side == "left":
+                mirror = np.diag([-1.0, 1.0, 1.0])
+                rotation = mirror @ rotation @ mirror
+            points = posed @ rotation.T
+            points = points + [0.0, 0.0, depth] - (points.max(0) + points.min(0)) / 2
+            focal = 0.86 * size * depth / 0.2
+            intrinsics = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1.0]])
+            background = np.full((size, size, 3), 255, np.uint8)
+            image = render_shaded(
+                points, model.faces, intrinsics, size, size, background=background
+            )["image"].copy()
+            cv2.putText(
+                image, f"{side} {name}", (5, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1
+            )
+            row.append(image)
+        rows.append(np.concatenate(row, axis=1))
+    return _write_png(path, np.concatenate(rows, axis=0))
+
+
+def training_curve(history: Sequence[Mapping[str, float]], path: str) -> str:
+    """The loss and its terms per epoch (log scale), and the learning rate."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9.0, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(history)]
+    keys = ["loss"] + sorted(k for k in (history[0] if history else {}) if k.startswith("loss_"))
+    for key in keys:
+        values = [row.get(key, float("nan")) for row in history]
+        if any(v > 0 for v in values):
+            left.plot(epochs, values, label=key, linewidth=2.0 if key == "loss" else 1.0)
+    left.set_yscale("log")
+    left.set_xlabel("epoch")
+    left.set_ylabel("training loss (log scale)")
+    left.set_title("loss and its terms (unweighted)")
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=7, loc="upper right")
+    rates = [row.get("learning_rate", float("nan")) for row in history]
+    right.plot(epochs, rates)
+    right.set_xlabel("epoch")
+    right.set_ylabel("learning rate (end of epoch)")
+    right.set_title("learning rate")
+    right.grid(True, alpha=0.3)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, format="png")
+    return path
+
+
+def before_after_curves(
+    trained: Mapping[str, Any], untrained: Mapping[str, Any], out: str
+) -> list[str]:
+    """PCK curves of the trained and the untrained model on one plot per metric."""
+    from hiu_tf.visualize import plot_pck_curves
+
+    files = []
+    curves = {}
+    for tag, m in (("trained", trained), ("untrained", untrained)):
+        for name, section in m.get("keypoints_2d", {}).items():
+            curves[f"{tag}, {name}"] = (section["thresholds_px"], section["pck"])
+    if curves:
+        files.append(
+            plot_pck_curves(
+                curves,
+                os.path.join(out, "pck_2d.png"),
+                title="2D PCK on the held-out set",
+                xlabel="threshold (px of the model input)",
+            )
+        )
+    curves = {
+        tag: (m["mask"]["thresholds"], m["mask"]["iou_pck"])
+        for tag, m in (("trained", trained), ("untrained", untrained))
+        if "mask" in m
+    }
+    if curves:
+        files.append(
+            plot_pck_curves(
+                curves,
+                os.path.join(out, "iou_pck.png"),
+                title="mask IoU on the held-out set",
+                xlabel="IoU threshold",
+                ylabel="fraction of images with IoU > threshold",
+            )
+        )
+    curves = {
+        tag: (m["keypoints_3d"]["thresholds_mm"], m["keypoints_3d"]["pck"])
+        for tag, m in (("trained", trained), ("untrained", untrained))
+        if "keypoints_3d" in m
+    }
+    if curves:
+        files.append(
+            plot_pck_curves(
+                curves,
+                os.path.join(out, "pck_3d.png"),
+                title="3D PCK (hand3d protocol) on the held-out set",
+                xlabel="threshold (mm)",
+            )
+        )
+    return files
+
+
+# --------------------------------------------------------------------------- export / predict
+
+
+def predict_heldout(
+    tflite_path: str,
+    model,
+    out_dir: str,
+    *,
+    count: int,
+    seed: int,
+    backgrounds: str,
+    hand_model: str,
+    size: int = PREDICT_SIZE,
+) -> dict[str, Any]:
+    """Runs the TFLite predictor on `count` held-out scenes rendered at `size` pixels.
+
+    The scenes are those of the held-out set (same seed, same background folder),
+    rendered at `size` instead of the model's input size; the predictor crops and
+    resizes them. Writes `out_dir/heldout_NN_overlay.png`, `_mask.png` and `.json`
+    (`export.inference.save_result`) and compares the TFLite outputs with the
+    Keras model's on the same crops.
+
+    Returns:
+        `{"images": [overlay paths], "parity": {...}, "seconds_per_image": float}`.
+    """
+    from export.inference import Predictor, cut_square, save_result, square_box
+    from hiu_tf.data.sources.synthetic import SynthConfig, SyntheticGenerator
+
+    generator = SyntheticGenerator(
+        SynthConfig(image_size=size, chunk_size=min(count, 32)), hand_model, backgrounds
+    )
+    images = [
+        np.clip(np.rint(s["image"] * 255.0), 0, 255).astype(np.uint8)
+        for _, s in generator(seed, count)
+    ]
+    predictor = Predictor.load(tflite_path, num_threads=2)
+    overlays = []
+    start = time.monotonic()
+    for i, image in enumerate(images):
+        result = predictor.predict(image)
+        paths = save_result(
+            out_dir,
+            f"heldout_{i:02d}",
+            image,
+            result,
+            predictor.faces,
+            source=f"held-out scene {i} at {size} px",
+            backend=predictor.kind,
+        )
+        overlays.append(paths["overlay"])
+    per_image = (time.monotonic() - start) / max(len(images), 1)
+    # Parity: the same crops through Keras (the export graph) and TFLite.
+    s = predictor.input_size
+    crops = np.stack([cut_square(im, square_box(size, size), s) for im in images])
+    lite = predictor.run_crops(crops)
+    keras_out = Predictor.from_keras(model).run_crops(crops)
+    parity = {}
+    for key in ("keypoints_px", "keypoints_px_mesh", "mask"):
+        if key in lite and key in keras_out:
+            parity[f"max_abs_diff_{key}"] = float(np.max(np.abs(lite[key] - keras_out[key])))
+    return {"images": overlays, "parity": parity, "seconds_per_image": per_image}
+
+
+# --------------------------------------------------------------------------- report
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.7em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+td.better { color: #176117; font-weight: bold; } td.worse { color: #9b1c1c; }
+img { max-width: 100%; border: 1px solid #ddd; }
+.grid { display: flex; flex-wrap: wrap; gap: 8px; } .grid img { width: 256px; }
+.note { color: #555; font-size: 0.92em; } code { background: #f3f3f3; padding: 0 0.2em; }
+"""
+
+
+def _img(src: str, alt: str) -> str:
+    return f'<img src="{html.escape(src)}" alt="{html.escape(alt)}">'
+
+
+def render_html(metrics: Mapping[str, Any], files: Mapping[str, Any]) -> str:
+    """The report page (one self-contained HTML document; images by relative path).
+
+    Args:
+        metrics: the dict of `metrics.json`.
+        files: report-relative paths: `pck_2d`, `iou_pck`, `pck_3d`, `training_curve`,
+            `panels_trained`, `panels_untrained`, `data_train`, `data_heldout`,
+            `hand_model` (each optional) and `predictions` (a list).
+    """
+    e = html.escape
+    s = metrics["summary"]
+    t = metrics["training"]
+    timing = metrics["timing"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>HIU-DMTL demo report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>HIU-DMTL demo report</h1>",
+        '<p class="note">A small HIU-DMTL model (Zhang et al., ICCV 2021) trained from scratch on '
+        "synthetic hands of the project's open hand model (not MANO), on a CPU, for a fixed "
+        "time budget; then evaluated on a held-out synthetic set with other seeds and another "
+        "family of backgrounds, exported to TFLite and run on held-out images. The numbers "
+        "show that the whole system learns; they say nothing about real photographs.</p>",
+        "<h2>Before and after training</h2>",
+        f"<p>{metrics['heldout']['num_samples']} held-out samples. The <em>untrained</em> model "
+        "is the training run's own starting point (its weights as <code>fit</code> began). "
+        "2D errors are pixels of the model's "
+        f"{metrics['config']['model']['input_size']}&times;"
+        f"{metrics['config']['model']['input_size']} input crop.</p>",
+        "<table><tr><th>metric</th><th>untrained</th><th>trained</th></tr>",
+    ]
+    before, after = s["untrained"], s["trained"]
+    for key, label, higher, spec in SUMMARY_ROWS:
+        b, a = before.get(key), after.get(key)
+        css = ""
+        if a is not None and b is not None:
+            css = ' class="better"' if (a > b) == higher and a != b else ' class="worse"'
+        parts.append(
+            f"<tr><td>{e(label)}</td><td>{_fmt(b, spec)}</td><td{css}>{_fmt(a, spec)}</td></tr>"
+        )
+    parts.append("</table>")
+    parts.append(
+        '<p class="note">Heat-maps: the soft-argmax of the last stack\'s heat-maps (the '
+        "backbone). Projected mesh: the 3D joints of the regressed hand model projected with "
+        "the predicted camera. Mask: the last stack's mask logits, upsampled to the crop, "
+        "&gt; 0. 3D: root-relative joints rescaled to the reference bone (hand3d protocol).</p>"
+    )
+    for key, caption in (
+        ("pck_2d", "2D PCK: fraction of keypoints within a threshold, trained vs untrained."),
+        ("iou_pck", "Fraction of images whose mask IoU exceeds a threshold."),
+        ("pck_3d", "3D PCK of the mesh joints (hand3d protocol)."),
+    ):
+        if files.get(key):
+            parts.append(f"<h3>{e(caption)}</h3>{_img(files[key], key)}")
+    parts.append("<h2>Predictions</h2>")
+    if files.get("predictions"):
+        parts.append(
+            f"<p>The exported TFLite model ({e(metrics['tflite']['quantization'])}, "
+            f"{metrics['tflite']['bytes'] / 2**20:.2f} MB) through the predictor "
+            "(<code>export.inference.Predictor</code>) on held-out scenes rendered at "
+            f"{PREDICT_SIZE}&times;{PREDICT_SIZE} px; the predictor crops and resizes them to the "
+            "model's input. Blue: the predicted mask; lines: the keypoints from the heat-maps; "
+            "shaded: the regressed hand mesh.</p><div class='grid'>"
+        )
+        for path in files["predictions"]:
+            parts.append(_img(path, os.path.basename(path)))
+        parts.append("</div>")
+        parity = metrics["tflite"].get("parity", {})
+        if parity:
+            text = ", ".join(f"{k} {v:.3g}" for k, v in parity.items())
+            parts.append(f'<p class="note">TFLite vs Keras on the same crops: {e(text)}.</p>')
+    for key, caption in (
+        ("panels_trained", "Trained model on held-out crops: input | ground truth | prediction"),
+        ("panels_untrained", "Untrained model on the same crops"),
+    ):
+        if files.get(key):
+            parts.append(f"<h3>{e(caption)}</h3>{_img(files[key], key)}")
+    parts.append("<h2>Training</h2>")
+    parts.append(
+        f"<p>{t['steps']} steps of batch {metrics['config']['data']['batch_size']} in "
+        f"{t['seconds']:.0f} s (budget {t['budget_seconds']:.0f} s; median step "
+        f"{_fmt(t['step_time_s'], '{:.2f}')} s)"
+        + ("; the budget stopped training" if t["stopped_by_budget"] else "")
+        + ". A warm-up epoch with a linearly rising learning rate, then a cosine schedule "
+        "sized from the measured step time to end with the budget.</p>"
+    )
+    if files.get("training_curve"):
+        parts.append(_img(files["training_curve"], "training curve"))
+    parts.append("<h2>Data</h2>")
+    parts.append(
+        f"<p>{metrics['train_set']['num_samples']} training samples (seed "
+        f"{metrics['train_set']['seed']}, the generator's procedural backgrounds) and "
+        f"{metrics['heldout']['num_samples']} held-out samples (seed {metrics['heldout']['seed']}, "
+        "Voronoi and bokeh backgrounds the generator never draws), rendered from the open hand "
+        "model with random poses, shapes, cameras, skin tones, lights and occluders. Ground "
+        "truth drawn: mask (green) and keypoints.</p>"
+    )
+    for key, caption in (("data_train", "training samples"), ("data_heldout", "held-out samples")):
+        if files.get(key):
+            parts.append(f"<h3>{e(caption)}</h3>{_img(files[key], key)}")
+    if files.get("hand_model"):
+        parts.append("<h2>The hand model</h2>")
+        parts.append(
+            "<p>The project's open hand model (<code>mano_tf.open_hand</code>), generated by "
+            "code with MANO's joint tree: right hands on top, their mirror images below.</p>"
+        )
+        parts.append(_img(files["hand_model"], "hand model"))
+    parts.append("<h2>Time and files</h2><table><tr><th>stage</th><th>seconds</th></tr>")
+    for stage, seconds in timing.items():
+        parts.append(f"<tr><td>{e(stage)}</td><td>{seconds:.1f}</td></tr>")
+    parts.append("</table>")
+    parts.append(
+        f'<p class="note">Machine: {metrics["machine"]["cpus"]} CPUs, load average '
+        f"{metrics['machine']['load_start']} at the start, {metrics['machine']['load_end']} at "
+        "the end.</p>"
+    )
+    parts.append(
+        "<p>All numbers: <a href='metrics.json'>metrics.json</a>; config: "
+        "<a href='config.yaml'>config.yaml</a>; model: <a href='model.tflite'>model.tflite</a>; "
+        "the run folder: <code>run/</code>; per-model evaluation: <code>eval/</code>.</p>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _load_average() -> str:
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run_demo(options: DemoOptions, echo: Callable[[str], None] = logger.info) -> DemoResult:
+    """Runs every stage of the demo (see the module docstring) and writes the report.
+
+    Args:
+        options: `DemoOptions`.
+        echo: receives the progress messages (the CLI prints them).
+
+    Returns:
+        A `DemoResult`; `result.report` is the path of `index.html`.
+
+    Raises:
+        DemoError: bad options; ConfigError: a bad config or override.
+    """
+    from hiu_tf.config import save_config
+    from training.evaluate import evaluate_run
+    from training.train import history_rows
+
+    clock = time.monotonic
+    start = clock()
+    timing: dict[str, float] = {}
+    out = options.out
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise DemoError(f"cannot create the report folder {out}: {e}") from e
+    config = demo_config(options)  # fail on a bad config before any work
+    size = config.model.input_size
+    load_start = _load_average()
+    stages = 6
+
+    # 1. data
+    mark = clock()
+    echo(f"[1/{stages}] data: synthetic hands of {config.model.hand_model} at {size} px")
+    data = make_datasets(
+        os.path.join(out, "data"),
+        size=size,
+        seed=options.seed,
+        train_samples=options.train_samples,
+        heldout_samples=options.heldout_samples,
+        hand_model=config.model.hand_model,
+        echo=echo,
+    )
+    timing["data"] = clock() - mark
+
+    # 2. training
+    mark = clock()
+    config = demo_config(options, data["train"])
+    run_dir = os.path.join(out, "run")
+    untrained_dir = os.path.join(out, "untrained")
+    echo(
+        f"[2/{stages}] training {config.name}: {config.model.num_stacks} stacks of width "
+        f"{config.model.width}, batch {config.data.batch_size}, for {options.minutes:g} min"
+    )
+    trained = train_on_budget(
+        config,
+        run_dir,
+        options.minutes * 60.0,
+        untrained_dir=untrained_dir,
+        warmup_steps=options.warmup_steps,
+        run_eagerly=options.run_eagerly,
+        verbose=options.verbose,
+        echo=echo,
+        clock=clock,
+    )
+    config = trained["config"]
+    model = trained["result"].model
+    save_config(config, os.path.join(out, "config.yaml"))
+    timing["training"] = clock() - mark
+    echo(f"  trained {trained['steps']} steps in {trained['seconds']:.0f} s")
+
+    # 3. evaluation
+    mark = clock()
+    echo(f"[3/{stages}] evaluation on {options.heldout_samples} held-out samples")
+    evals = {}
+    for tag, folder in (("trained", run_dir), ("untrained", untrained_dir)):
+        echo(f"  {tag} model")
+        evals[tag] = evaluate_run(
+            folder,
+            data["heldout"],
+            out_dir=os.path.join(out, "eval", tag),
+            batch_size=32,
+            pck_2d_max_px=PCK_2D_MAX_PX,
+            verbose=options.verbose,
+        ).metrics
+    summary = {tag: summarize(m) for tag, m in evals.items()}
+    for line in summary_lines(summary["trained"], summary["untrained"]):
+        echo(line)
+    timing["evaluation"] = clock() - mark
+
+    # 4. export
+    mark = clock()
+    from export.tflite import export_tflite
+
+    tflite_path = os.path.join(out, "model.tflite")
+    echo(f"[4/{stages}] export: TFLite ({options.quant}) -> {tflite_path}")
+    info = export_tflite(config, model, tflite_path, options.quant)
+    echo(f"  {info['bytes'] / 2**20:.2f} MB, outputs: {', '.join(info['outputs'])}")
+    timing["export"] = clock() - mark
+
+    # 5. prediction
+    mark = clock()
+    echo(f"[5/{stages}] prediction: TFLite predictor on {options.predict_images} held-out images")
+    predictions = predict_heldout(
+        tflite_path,
+        model,
+        os.path.join(out, "predictions"),
+        count=options.predict_images,
+        seed=options.seed + HELDOUT_SEED_OFFSET,
+        backgrounds=data["backgrounds"],
+        hand_model=config.model.hand_model,
+    )
+    parity = ", ".join(f"{k} {v:.3g}" for k, v in predictions["parity"].items())
+    echo(
+        f"  {len(predictions['images'])} overlays, {predictions['seconds_per_image']:.2f} s per "
+        f"image; TFLite vs Keras: {parity}"
+    )
+    timing["prediction"] = clock() - mark
+
+    # 6. report
+    mark = clock()
+    echo(f"[6/{stages}] report")
+    files: dict[str, Any] = {}
+    for path in before_after_curves(evals["trained"], evals["untrained"], out):
+        files[os.path.splitext(os.path.basename(path))[0]] = os.path.basename(path)
+    history = history_rows(os.path.join(run_dir, "history.csv"))
+    if history:
+        training_curve(history, os.path.join(out, "training_curve.png"))
+        files["training_curve"] = "training_curve.png"
+    for tag, folder in (("trained", run_dir), ("untrained", untrained_dir)):
+        prediction_panels(folder, data["heldout"], os.path.join(out, f"panels_{tag}.png"))
+        files[f"panels_{tag}"] = f"panels_{tag}.png"
+    for tag in ("train", "heldout"):
+        data_strip(data[tag], os.path.join(out, f"data_{tag}.png"))
+        files[f"data_{tag}"] = f"data_{tag}.png"
+    if options.hand_pictures:
+        hand_model_sheet(os.path.join(out, "hand_model.png"))
+        files["hand_model"] = "hand_model.png"
+    files["predictions"] = [os.path.relpath(p, out) for p in predictions["images"]]
+    timing["report"] = clock() - mark
+    timing["total"] = clock() - start
+
+    from hiu_tf.config import config_to_dict
+
+    metrics = {
+        "summary": summary,
+        "trained": evals["trained"],
+        "untrained": evals["untrained"],
+        "training": {
+            "steps": trained["steps"],
+            "planned_steps": trained["planned_steps"],
+            "epochs": trained["epochs"],
+            "step_time_s": trained["step_time_s"],
+            "seconds": trained["seconds"],
+            "budget_seconds": options.minutes * 60.0,
+            "stopped_by_budget": trained["stopped_by_budget"],
+            "final_loss": (history[-1].get("loss") if history else None),
+        },
+        "train_set": {
+            "folder": data["train"],
+            "num_samples": options.train_samples,
+            "seed": options.seed,
+        },
+        "heldout": {
+            "folder": data["heldout"],
+            "num_samples": options.heldout_samples,
+            "seed": options.seed + HELDOUT_SEED_OFFSET,
+            "backgrounds": "Voronoi mosaics and bokeh discs (training: the generator's own)",
+        },
+        "tflite": {
+            "file": "model.tflite",
+            "quantization": info["quantization"],
+            "bytes": info["bytes"],
+            "parity": predictions["parity"],
+            "seconds_per_image": predictions["seconds_per_image"],
+        },
+        "timing": timing,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_start": load_start,
+            "load_end": _load_average(),
+        },
+        "config": config_to_dict(config),
+    }
+    metrics_path = os.path.join(out, METRICS_FILE)
+    with open(metrics_path, "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2)
+    report = os.path.join(out, REPORT_FILE)
+    with open(report, "w", encoding="utf-8") as f:
+        f.write(render_html(metrics, files))
+    listed = [METRICS_FILE, REPORT_FILE, "config.yaml", "model.tflite"]
+    for value in files.values():
+        listed.extend(value if isinstance(value, list) else [value])
+    echo(f"  total {timing['total']:.0f} s; load average {metrics['machine']['load_end']}")
+    return DemoResult(report=report, metrics=metrics, files=listed)
+
+
+__all__ = [
+    "DEMO_CONFIG",
+    "DemoError",
+    "DemoOptions",
+    "DemoResult",
+    "InitialModelSaver",
+    "StepTimer",
+    "TimeBudget",
+    "heldout_backgrounds",
+    "make_datasets",
+    "run_demo",
+    "summarize",
+    "train_on_budget",
+]
