@@ -34,6 +34,7 @@ TASKS = ("heatmap", "mask", "pof")
 NUM_STACKS_CHOICES = (1, 2, 4, 8)
 ROTATIONS = ("axis_angle", "6d")
 FOCAL_MODES = ("fixed", "predicted")
+HEATMAP_DECODERS = ("peak", "mean")  # hiu_tf.layers.soft_argmax.DECODERS
 NORMS = ("batch", "group")
 BLOCK_TYPES = ("basic", "bottleneck", "inverted")
 ACTIVATIONS = ("relu", "relu6", "swish", "gelu")
@@ -174,6 +175,10 @@ class ModelConfig(_Section):
             false = the paper's "no TAM" baseline, concatenation + 3x3 conv (Table 5).
             With a single task there is nothing to fuse: its features pass unchanged.
         tam_reduction: reduction ratio r of the TAM's hidden FC layer (N*C/r units).
+        heatmap_decoder: how `keypoints_px_heatmap` is read off the last stack's
+            heat-maps: "peak" (the arg max refined by a Gaussian fit to the peak) or
+            "mean" (the paper's Eq. 1 over the whole map, pulled towards the map
+            centre by broad or noisy maps); see `hiu_tf.layers.soft_argmax`.
         mesh_head: build the regressor head, MANO, the camera and the renderer.
         head_width: channels of the regressor head's convolutions and hidden FC layer.
         head_downsamples: stride-2 convolutions of the regressor head before pooling.
@@ -211,6 +216,7 @@ class ModelConfig(_Section):
     tasks: tuple[str, ...] = TASKS
     use_tam: bool = True
     tam_reduction: int = 4
+    heatmap_decoder: str = "peak"
     mesh_head: bool = True
     head_width: int = 128
     head_downsamples: int = 3
@@ -281,6 +287,7 @@ class ModelConfig(_Section):
                 "must be 'axis_angle' when model.use_pca=true (PCA coefficients are axis-angle)",
             )
         _one_of(s, "rotation", self.rotation, ROTATIONS)
+        _one_of(s, "heatmap_decoder", self.heatmap_decoder, HEATMAP_DECODERS)
         _one_of(s, "focal_mode", self.focal_mode, FOCAL_MODES)
         for name in ("focal_length_norm", "hand_size_m", "render_sigma"):
             _positive(s, name, getattr(self, name))
@@ -380,7 +387,7 @@ class LossConfig(_Section):
         reproj_2d: re-projected 2D joints vs. ground truth (L_2d).
         render_mask: rendered silhouette vs. ground-truth mask (L_mask).
         ssl_mask: rendered silhouette vs. the backbone's predicted mask (self-supervised).
-        ssl_2d: re-projected joints vs. soft-argmax of the heat-maps (self-supervised, Eq. 1).
+        ssl_2d: re-projected joints vs. the heat-maps' keypoints (self-supervised).
         pose_prior: L2 prior on the MANO pose.
         shape_prior: L2 prior on the MANO shape.
     """
@@ -472,7 +479,7 @@ class ExportConfig(_Section):
         quantization: "none", "fp16", "dynamic" (int8 weights) or "int8" (full
             integer trunk, float tail) — the names of `export tflite --quant`.
         representative_samples: images drawn from the input pipeline for full int8.
-        float_tail: keep soft-argmax, MANO and projection in float32 when quantising.
+        float_tail: keep the heat-map decoding, MANO and projection in float32 when quantising.
         include_renderer: export the silhouette renderer (usually training-only).
         bytes_signature: add a SavedModel signature on encoded image bytes.
         version: version folder of the SavedModel for TF Serving.

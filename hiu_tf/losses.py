@@ -40,8 +40,8 @@ Self-supervised consistency (every sample, labelled or not):
     ssl_mask     pixel-mean squared error of the rendered silhouette vs the
                  backbone's mask, `sigmoid(stack{N}_mask_logits)`.
     ssl_2d       mean absolute error (units of S) of the re-projected keypoints vs
-                 the soft-argmax of the last stack's heat-maps (paper Eq. 1,
-                 `keypoints_px_heatmap`).
+                 the keypoints read off the last stack's heat-maps
+                 (`keypoints_px_heatmap`: the peak, or the paper's Eq. 1).
 
 Which side learns: in both consistency terms the **backbone's prediction is the
 teacher** and gets `tf.stop_gradient`; only the mesh side (rendered mask,
@@ -306,14 +306,15 @@ def mask_consistency_loss(rendered_mask, mask_logits) -> tf.Tensor:
 
 
 def keypoint_consistency_loss(keypoints_px, keypoints_px_heatmap, crop_size: float) -> tf.Tensor:
-    """Re-projected keypoints vs the soft-argmax of the heat-maps (self-supervised, Eq. 1).
+    """Re-projected keypoints vs the heat-maps' keypoints (self-supervised, paper Sec. 3.3).
 
     The heat-map keypoints are the teacher: they pass through `tf.stop_gradient`,
     so this term trains the mesh branch only (see the module docstring for why).
 
     Args:
         keypoints_px: `[B, K, 2]` re-projected keypoints (the student), pixels.
-        keypoints_px_heatmap: `[B, K, 2]` soft-argmax of the heat-maps (the teacher).
+        keypoints_px_heatmap: `[B, K, 2]` keypoints read off the heat-maps (the teacher;
+            `ModelConfig.heatmap_decoder`: the peak, or Eq. 1).
         crop_size: side S of the input crop, pixels.
 
     Returns:

@@ -203,7 +203,7 @@ class PredictionImages(keras.callbacks.Callback):
     """Logs prediction-vs-ground-truth panels to TensorBoard after every epoch.
 
     Two images per epoch, each with one row per sample (`hiu_tf.visualize.overlay_panel`:
-    input | ground truth | prediction): `backbone` (soft-argmax of the heat-maps and
+    input | ground truth | prediction): `backbone` (keypoints read off the heat-maps and
     `sigmoid` of the mask logits of the last stack) and, with a mesh head, `mesh`
     (re-projected joints and the rendered silhouette).
 
