@@ -27,13 +27,16 @@ Every variant trains from the same base config (`training/configs/ablate.yaml`,
 then the study's and the variant's overrides) for the same number of steps with
 the same seeds, on the same synthetic training set, and is evaluated on the
 same held-out set (another seed and another background family: see
-`training.demo.make_datasets`). Fixed steps make results independent of the
+`training.demo.make_datasets`), both made with the demo's generator options
+(`training.demo.DEMO_SYNTH`: larger, less curled, unoccluded hands, on which
+keypoints are learnt in minutes). Fixed steps make results independent of the
 machine's load; `budget_minutes` is converted into steps once, from the step
 time of the study's first variant measured by a short calibration run, and
 recorded in `results.json`, so a repeated command uses the same steps.
 
 Columns (`COLUMNS`): 2D Pose = AUC of the 2D PCK (0-19 px of the 64 px crop) of
-the heat-maps' soft-argmax; 2D Pose† = the same for the projected mesh joints;
+the keypoints read off the heat-maps (`ModelConfig.heatmap_decoder`,
+"peak" by default); 2D Pose† = the same for the projected mesh joints;
 Hand Mask = mean IoU of the backbone's mask; 3D Pose = 3D PCK AUC 20-50 mm
 (hand3d protocol) of the mesh joints. The paper's "Hand Mask†" and "Hand Mesh"
 need the rendered mask's IoU and ground-truth vertices, which the evaluation
@@ -77,7 +80,7 @@ BASE_WIDTH = 16  # width of the 4-stack model; the others follow ablation_width
 SSL_FRACTIONS = (0.0, 0.1, 0.3, 1.0)
 CALIBRATION_STEPS = 8
 EPOCHS_PER_RUN = 4  # a run is split into epochs so an interrupted one resumes
-DEFAULT_BUDGET_MINUTES = 2.0
+DEFAULT_BUDGET_MINUTES = 3.0
 DEFAULT_SEEDS = 2
 DEFAULT_TRAIN_SAMPLES = 2048
 DEFAULT_HELDOUT_SAMPLES = 256
@@ -288,12 +291,15 @@ def variant_config(base, variant: Variant, seed: int, sources: Sequence[tuple[st
     from hiu_tf.config import SourceConfig, apply_overrides
 
     config = apply_overrides(base, [*variant.overrides, f"train.seed={seed}"])
-    names = ("synthetic", "unlabelled")
     data = dataclasses.replace(
         config.data,
         sources=tuple(
-            SourceConfig(name=names[min(i, 1)], path=os.path.abspath(path), weight=float(weight))
-            for i, (path, weight) in enumerate(sources)
+            SourceConfig(
+                name="unlabelled" if os.path.basename(path) == "unlabelled" else "synthetic",
+                path=os.path.abspath(path),
+                weight=float(weight),
+            )
+            for path, weight in sources
         ),
     )
     return dataclasses.replace(config, name=f"ablate-{variant.slug}", data=data)
@@ -332,9 +338,19 @@ def build_table(
             row[column] = aggregate([r["metrics"].get(key) for r in results])
         row["seeds"] = len(results)
         flops = [r.get("flops") for r in results if r.get("flops")]
-        row["gflops"] = flops[0] / 1e9 if flops else None
+        row["flops"] = flops[0] if flops else None
         table[v.slug] = row
     return table
+
+
+def _flops_text(flops: float | None) -> str:
+    """FLOPs of one forward pass (multiply-add = 2), e.g. "20.6 M", "11.7 G"."""
+    if flops is None:
+        return "-"
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if flops >= scale:
+            return f"{flops / scale:.1f} {unit}"
+    return f"{flops:.0f}"
 
 
 def format_table(
@@ -348,7 +364,7 @@ def format_table(
         lead = ["Labelled", "SSL"]
     else:
         lead = ["Model"]
-    extra = ["GFLOPs"] if study in ("stacks", "tam") else []
+    extra = ["FLOPs"] if study in ("stacks", "tam") else []
     rows = []
     for v in variant_list:
         row = table.get(v.slug, {})
@@ -361,7 +377,7 @@ def format_table(
             first = [v.name]
         cells = [_cell(row.get(c)) for c, _, _ in COLUMNS]
         if extra:
-            cells.append("-" if row.get("gflops") is None else f"{row['gflops']:.3f}")
+            cells.append(_flops_text(row.get("flops")))
         rows.append(first + cells + [str(row.get("seeds", 0))])
     header = lead + headings + extra + ["seeds"]
     if markdown:
@@ -510,7 +526,7 @@ def run_ablation(
     """
     from hiu_tf.model import build_model
     from hiu_tf.runs import save_run_model
-    from training.demo import PCK_2D_MAX_PX, make_datasets, summarize
+    from training.demo import DEMO_SYNTH, PCK_2D_MAX_PX, make_datasets, summarize, synth_options
     from training.evaluate import evaluate_run
     from training.train import train
 
@@ -564,6 +580,7 @@ def run_ablation(
         train_samples=train_samples,
         heldout_samples=heldout_samples,
         hand_model=base.model.hand_model,
+        synth=synth_options(DEMO_SYNTH),
         echo=echo,
     )
 

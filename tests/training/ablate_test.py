@@ -134,7 +134,7 @@ def test_tasks_study_end_to_end_and_resume(tmp_path, stick_npz):
     lines = []
     kwargs = dict(
         seeds=1,
-        steps=2,
+        budget_minutes=0.01,  # a calibration run converts it into a step or two
         only=("heatmap", "heatmap+mask+pof"),
         overrides=("model.input_size=32",),
         train_samples=16,
@@ -148,7 +148,9 @@ def test_tasks_study_end_to_end_and_resume(tmp_path, stick_npz):
     with open(f"{out}/results.json") as f:
         saved = json.load(f)
     assert sorted(saved["runs"]) == ["heatmap+mask+pof/seed0", "heatmap/seed0"]
-    assert saved["steps"] == 2
+    steps = saved["steps"]
+    assert steps >= 1 and saved["calibration"]["step_time_s"] > 0
+    assert all(run["steps"] == steps for run in saved["runs"].values())
     only_heatmap = saved["runs"]["heatmap/seed0"]["metrics"]
     assert only_heatmap["auc_2d_heatmap"] is not None and only_heatmap["mask_mean_iou"] is None
     assert saved["runs"]["heatmap+mask+pof/seed0"]["metrics"]["mask_mean_iou"] is not None
@@ -157,10 +159,11 @@ def test_tasks_study_end_to_end_and_resume(tmp_path, stick_npz):
     assert text[7].split()[:3] == ["✓", "✓", "✓"]
     with open(f"{out}/results.md") as f:
         assert "Table 4" in f.read()
-    # Repeating the command skips the finished runs.
+    # Repeating the command skips the finished runs (and reuses the calibrated steps).
     lines.clear()
     again = ablate.run_ablation("tasks", out, **kwargs)
     assert sum("done earlier, skipped" in line for line in lines) == 2
-    assert again["runs"] == saved["runs"]
-    with pytest.raises(ablate.AblationError, match="holds runs of 2 steps"):
-        ablate.run_ablation("tasks", out, **{**kwargs, "steps": 3})
+    assert not any(line.startswith("calibrating") for line in lines)
+    assert again["runs"] == saved["runs"] and again["steps"] == steps
+    with pytest.raises(ablate.AblationError, match=f"holds runs of {steps} steps"):
+        ablate.run_ablation("tasks", out, **{**kwargs, "steps": steps + 1})

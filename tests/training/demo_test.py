@@ -51,11 +51,16 @@ def test_time_budget_does_not_stop_a_run_within_the_budget():
     assert len(history.history["loss"]) == 2
 
 
-def test_step_timer_median_skips_the_first_steps():
-    timer = demo.StepTimer(clock=FakeClock(0.0))
+def test_step_timer_times_steps_and_epoch_ends():
+    timer = demo.StepTimer(clock=FakeClock(1.0))  # one reading per event: 1 s apart
+    x, y = np.zeros((12, 3), np.float32), np.zeros((12, 1), np.float32)
+    _tiny_model().fit(x, y, batch_size=4, epochs=2, callbacks=[timer], verbose=0)
+    assert timer.durations == [1.0] * 6
+    assert timer.epoch_overheads == [1.0, 1.0]
     timer.durations = [30.0, 2.0, 0.5, 0.4, 0.6]
-    assert timer.step_time() == 0.5
+    assert timer.step_time() == pytest.approx(0.5)  # the first two (tracing) left out
     assert demo.StepTimer().step_time() is None
+    assert demo.StepTimer().epoch_overhead() == 0.0
 
 
 def test_heldout_backgrounds_are_deterministic_and_varied(tmp_path):

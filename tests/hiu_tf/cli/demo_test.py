@@ -85,6 +85,7 @@ def test_demo_runs_end_to_end_and_writes_the_report(tmp_path, capsys, stick_npz)
         assert any(line.startswith(f"[{stage}/6]") for line in lines), stage
     metrics = _check_report(out)
     assert metrics["training"]["steps"] >= 1
+    assert len(os.listdir(out / "run" / "checkpoints")) == 1  # older ones pruned
     assert metrics["tflite"]["parity"]["max_abs_diff_keypoints_px"] < 0.05
     assert sorted(os.listdir(out / "predictions")) == [
         f"heldout_{i:02d}{suffix}"
@@ -113,5 +114,8 @@ def test_default_demo_learns_within_its_budget(tmp_path, capsys):
     assert time.monotonic() - start < 600
     metrics = _check_report(out)
     trained, untrained = metrics["summary"]["trained"], metrics["summary"]["untrained"]
-    assert trained["pck_2d_heatmap@8px"] > untrained["pck_2d_heatmap@8px"] + 0.1
-    assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.2
+    # Measured on 2 cores shared with another job: heat-map PCK@8px 0.03 -> 0.31, AUC
+    # 0.06 -> 0.36, mask IoU 0.24 -> 0.68 (the mesh learns more slowly: not asserted).
+    assert trained["pck_2d_heatmap@8px"] > untrained["pck_2d_heatmap@8px"] + 0.15
+    assert trained["auc_2d_heatmap"] > untrained["auc_2d_heatmap"] + 0.15
+    assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.25
