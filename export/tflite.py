@@ -20,9 +20,10 @@ Quantisation (`quant`):
 * `int8`: full-integer trunk, float tail. The convolutional trunk (stem and MTL
   blocks, nearly all FLOPs) is quantised to int8 with activation ranges
   calibrated on a representative dataset; everything after it (the regressor
-  head, soft-argmax, heat-map peaks, mask upsampling, MANO and the projection)
-  stays float32 in the same graph, with DEQUANTIZE ops at the boundary. This is
-  selective quantisation: the converter first only calibrates
+  head, keypoint decoding, heat-map peaks, mask upsampling, MANO and the
+  projection) stays float32 in the same graph, with DEQUANTIZE ops at the
+  boundary; so does the heat-map output conv (see `convert_saved_model`). This
+  is selective quantisation: the converter first only calibrates
   (`converter._experimental_calibrate_only`), then `mlir_quantize` quantises
   with every op outside the `trunk` name scope on its deny-list. Quantising
   the whole graph instead fails: LiteRT stops in an int8 DIV of the
@@ -269,7 +270,7 @@ def export_tflite(
     float_tail = config.export.float_tail if float_tail is None else float_tail
     if quant == "int8" and not float_tail:
         logger.warning(
-            "export.float_tail=false: quantising the soft-argmax, MANO and the projection "
+            "export.float_tail=false: quantising the keypoint decoding, MANO and the projection "
             "to int8 is known to fail or be far off (see docs/export.md)"
         )
     rep_fn = None
