@@ -110,19 +110,14 @@ def check_exportable(model, mesh: bool = True) -> None:
 
 
 def _trunk(model, images01):
-    """Stem and MTL blocks (as `HIUModel.call`): the last block's outputs."""
+    """Stem and MTL blocks (`HIUModel.backbone`): the last stack's maps and features."""
     cfg = model.model_config
-    x = tf.cast(images01, model.compute_dtype) * 2.0 - 1.0  # [0, 1] -> [-1, 1]
-    stem = model.stem(x, training=False)
-    features, out = None, {}
-    for block in model.blocks:
-        out = block(stem if features is None else [stem, features], training=False)
-        features = out["features"]
+    stacks, features = model.backbone(images01, training=False)
     maps = {}
     if "heatmap" in cfg.tasks:
-        maps["heatmaps"] = tf.cast(out["heatmaps"], tf.float32)  # [B, h, h, 21]
+        maps["heatmaps"] = tf.cast(stacks[-1]["heatmaps"], tf.float32)  # [B, h, h, 21]
     if "mask" in cfg.tasks:
-        maps["mask_logits"] = tf.cast(out["mask_logits"], tf.float32)  # [B, h, h, 1]
+        maps["mask_logits"] = tf.cast(stacks[-1]["mask_logits"], tf.float32)  # [B, h, h, 1]
     return maps, features
 
 
@@ -173,8 +168,7 @@ def forward(model, images, mesh: bool = True) -> dict[str, tf.Tensor]:
             out["mask"] = tf.sigmoid(logits)[..., 0]  # [B, S, S]
         if cfg.mesh_head:
             if mesh:
-                # `_mesh_outputs` is HIUModel's own head -> MANO -> camera step (no renderer).
-                mesh_out = model._mesh_outputs(features, "", False, False)
+                mesh_out = model.mesh_outputs(features, training=False)  # no renderer
                 for key in PARAM_KEYS + ("vertices", "joints_cam"):
                     out[key] = tf.cast(mesh_out[key], tf.float32)
                 out["keypoints_px_mesh"] = tf.cast(mesh_out["keypoints_px"], tf.float32)

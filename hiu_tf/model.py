@@ -262,30 +262,56 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             self.head.build(features)
         self.built = True
 
-    def call(self, images, training=None):
-        cfg = self.model_config
+    def backbone(self, images, training=None) -> tuple[list[dict[str, Any]], Any]:
+        """The stem and the MTL blocks on `[B, S, S, 3]` images in [0, 1].
+
+        Returns:
+            `(stacks, features)`: one dict per stack, its task predictions
+            ("heatmaps", "mask_logits", "pof": those of `model.tasks`) and its fused
+            "features", in the compute dtype; and the last stack's fused features.
+        """
         x = ops.cast(images, self.compute_dtype) * 2.0 - 1.0  # [0, 1] -> [-1, 1]
         stem = self.stem(x, training=training)
-        outputs: dict[str, Any] = {}
+        stacks: list[dict[str, Any]] = []
         features = None
-        for i, block in enumerate(self.blocks, start=1):
+        for block in self.blocks:
             out = block(stem if features is None else [stem, features], training=training)
+            features = out["features"]
+            stacks.append(out)
+        return stacks, features
+
+    def call(self, images, training=None):
+        cfg = self.model_config
+        stacks, features = self.backbone(images, training=training)
+        outputs: dict[str, Any] = {}
+        for i, out in enumerate(stacks, start=1):
             for task in cfg.tasks:
                 key = TASK_OUTPUTS[task][0]
                 outputs[f"stack{i}_{key}"] = ops.cast(out[key], "float32")
-            features = out["features"]
             if self.head is not None and cfg.regress_every_stack and i < cfg.num_stacks:
-                outputs.update(self._mesh_outputs(features, f"stack{i}_", False, training))
+                outputs.update(self.mesh_outputs(out["features"], f"stack{i}_", training=training))
         if self.soft_argmax is not None:
             outputs["keypoints_px_heatmap"] = self.soft_argmax(
                 outputs[f"stack{cfg.num_stacks}_heatmaps"]
             )
         if self.head is not None:
-            outputs.update(self._mesh_outputs(features, "", cfg.render_mask, training))
+            outputs.update(self.mesh_outputs(features, "", cfg.render_mask, training))
         return outputs
 
-    def _mesh_outputs(self, features, prefix: str, render: bool, training) -> dict:
-        """Head -> MANO -> camera (-> renderer) for one stack's fused features."""
+    def mesh_outputs(
+        self, features, prefix: str = "", render: bool = False, training=None
+    ) -> dict[str, Any]:
+        """Head -> MANO -> camera (-> renderer) for one stack's fused features.
+
+        Args:
+            features: `[B, h, h, C]` fused features (`backbone`).
+            prefix: prepended to the output keys (`"stack{i}_"` for intermediate stacks).
+            render: also render the silhouette (`rendered_mask`; needs `render_mask`).
+            training: Keras training flag.
+
+        Returns:
+            The mesh outputs of the module docstring, keys prefixed.
+        """
         cfg = self.model_config
         params = self.head(features, training=training)
         global_rotmat = params["global_rotmat"]  # [B, 3, 3]
