@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from hiu_tf.cli.config_args import add_config_arguments, add_synthetic_set_arguments
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from training.ablate import (
@@ -48,29 +50,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", default="", help="comma-separated variant names to run (default: all)"
     )
-    parser.add_argument(
-        "--config", default=ABLATE_CONFIG, help="base YAML (default training/configs/ablate.yaml)"
+    add_config_arguments(
+        parser,
+        example="model.width=24",
+        preset=False,
+        config_default=ABLATE_CONFIG,
+        config_help="base YAML (default training/configs/ablate.yaml)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a base config field (repeatable)",
-    )
-    parser.add_argument(
-        "--train-samples",
-        type=int,
-        default=DEFAULT_TRAIN_SAMPLES,
-        help=f"synthetic training samples (default {DEFAULT_TRAIN_SAMPLES})",
-    )
-    parser.add_argument(
-        "--heldout-samples",
-        type=int,
-        default=DEFAULT_HELDOUT_SAMPLES,
-        help=f"synthetic held-out samples (default {DEFAULT_HELDOUT_SAMPLES})",
-    )
+    add_synthetic_set_arguments(parser, DEFAULT_TRAIN_SAMPLES, DEFAULT_HELDOUT_SAMPLES)
     parser.add_argument("--list", action="store_true", help="list the study's variants and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     # Testing options.

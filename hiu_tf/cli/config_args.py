@@ -13,6 +13,8 @@ def add_config_arguments(
     parser: argparse.ArgumentParser,
     example: str = "model.num_stacks=2",
     preset: bool = True,
+    config_default: str | None = None,
+    config_help: str = "a YAML config applied over the preset",
 ) -> None:
     """Adds `--preset` (optional), `--config` and the repeatable `--set`.
 
@@ -20,10 +22,12 @@ def add_config_arguments(
         parser: the command's parser.
         example: a `KEY=VALUE` shown in the `--set` help.
         preset: also add `--preset`.
+        config_default: the `--config` default (a command's own base YAML).
+        config_help: the `--config` help.
     """
     if preset:
         parser.add_argument("--preset", help="a named preset (default: the config defaults)")
-    parser.add_argument("--config", help="a YAML config applied over the preset")
+    parser.add_argument("--config", default=config_default, help=config_help)
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -55,3 +59,25 @@ def resolve_config(args: argparse.Namespace, base=None):
     if args.config:
         cfg = load_config(args.config, base=cfg)
     return apply_overrides(cfg, args.overrides)
+
+
+def add_synthetic_set_arguments(parser: argparse.ArgumentParser, train: int, heldout: int) -> None:
+    """Adds `--train-samples` and `--heldout-samples` (the synthetic sets' sizes).
+
+    Args:
+        parser: the command's parser.
+        train: the default training samples.
+        heldout: the default held-out samples.
+    """
+    parser.add_argument(
+        "--train-samples",
+        type=int,
+        default=train,
+        help=f"synthetic training samples (default {train})",
+    )
+    parser.add_argument(
+        "--heldout-samples",
+        type=int,
+        default=heldout,
+        help=f"synthetic held-out samples (default {heldout})",
+    )

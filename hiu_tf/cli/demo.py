@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from hiu_tf.cli.config_args import add_config_arguments, add_synthetic_set_arguments
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from training.demo import (
@@ -43,29 +45,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="TFLite quantisation (default none: float32)",
     )
-    parser.add_argument(
-        "--config", default=DEMO_CONFIG, help="experiment YAML (default training/configs/demo.yaml)"
+    add_config_arguments(
+        parser,
+        example="data.batch_size=32",
+        preset=False,
+        config_default=DEMO_CONFIG,
+        config_help="experiment YAML (default training/configs/demo.yaml)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set data.batch_size=32 (repeatable)",
-    )
-    parser.add_argument(
-        "--train-samples",
-        type=int,
-        default=DEFAULT_TRAIN_SAMPLES,
-        help=f"synthetic training samples (default {DEFAULT_TRAIN_SAMPLES})",
-    )
-    parser.add_argument(
-        "--heldout-samples",
-        type=int,
-        default=DEFAULT_HELDOUT_SAMPLES,
-        help=f"synthetic held-out samples (default {DEFAULT_HELDOUT_SAMPLES})",
-    )
+    add_synthetic_set_arguments(parser, DEFAULT_TRAIN_SAMPLES, DEFAULT_HELDOUT_SAMPLES)
     parser.add_argument(
         "--predict-images",
         type=int,
