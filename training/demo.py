@@ -906,49 +906,41 @@ def before_after_curves(
     """PCK curves of the trained and the untrained model on one plot per metric."""
     from hiu_tf.visualize import plot_pck_curves
 
-    files = []
-    curves = {}
-    for tag, m in (("trained", trained), ("untrained", untrained)):
-        for name, section in m.get("keypoints_2d", {}).items():
-            curves[f"{tag}, {name}"] = (section["thresholds_px"], section["pck"])
-    if curves:
-        files.append(
-            plot_pck_curves(
-                curves,
-                os.path.join(out, "pck_2d.png"),
-                title="2D PCK on the held-out set",
-                xlabel="threshold (px of the model input)",
-            )
-        )
-    curves = {
-        tag: (m["mask"]["thresholds"], m["mask"]["iou_pck"])
-        for tag, m in (("trained", trained), ("untrained", untrained))
-        if "mask" in m
+    models = (("trained", trained), ("untrained", untrained))
+    curves_2d = {
+        f"{tag}, {name}": (section["thresholds_px"], section["pck"])
+        for tag, m in models
+        for name, section in m.get("keypoints_2d", {}).items()
     }
-    if curves:
-        files.append(
-            plot_pck_curves(
-                curves,
-                os.path.join(out, "iou_pck.png"),
+    plots = (  # (file, curves, plot_pck_curves options)
+        (
+            "pck_2d.png",
+            curves_2d,
+            dict(title="2D PCK on the held-out set", xlabel="threshold (px of the model input)"),
+        ),
+        (
+            "iou_pck.png",
+            {t: (m["mask"]["thresholds"], m["mask"]["iou_pck"]) for t, m in models if "mask" in m},
+            dict(
                 title="mask IoU on the held-out set",
                 xlabel="IoU threshold",
                 ylabel="fraction of images with IoU > threshold",
-            )
-        )
-    curves = {
-        tag: (m["keypoints_3d"]["thresholds_mm"], m["keypoints_3d"]["pck"])
-        for tag, m in (("trained", trained), ("untrained", untrained))
-        if "keypoints_3d" in m
-    }
-    if curves:
-        files.append(
-            plot_pck_curves(
-                curves,
-                os.path.join(out, "pck_3d.png"),
-                title="3D PCK (hand3d protocol) on the held-out set",
-                xlabel="threshold (mm)",
-            )
-        )
+            ),
+        ),
+        (
+            "pck_3d.png",
+            {
+                t: (m["keypoints_3d"]["thresholds_mm"], m["keypoints_3d"]["pck"])
+                for t, m in models
+                if "keypoints_3d" in m
+            },
+            dict(title="3D PCK (hand3d protocol) on the held-out set", xlabel="threshold (mm)"),
+        ),
+    )
+    files = []
+    for name, curves, options in plots:
+        if curves:
+            files.append(plot_pck_curves(curves, os.path.join(out, name), **options))
     return files
 
 
