@@ -219,7 +219,13 @@ def _label(image: np.ndarray, text: str, channel_order: str) -> None:
     scale = max(image.shape[0] / 512.0, 0.35)
     org = (4, int(14 * scale / 0.5))
     white = _colour((255, 255, 255), channel_order)
-    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    # A dark outline drawn as shifted copies: OpenCV widens the advance of each letter
+    # with the thickness, so a thick black copy under the text drifts away from it.
+    for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (1, 1), (-1, 1), (1, -1)):
+        shifted = (org[0] + dx, org[1] + dy)
+        cv2.putText(
+            image, text, shifted, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA
+        )
     cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, white, 1, cv2.LINE_AA)
 
 

@@ -122,3 +122,15 @@ def test_bad_inputs():
         visualize.draw_skeleton(np.zeros((SIZE, SIZE)), _keypoints())
     with pytest.raises(ValueError, match=r"channel_order must be one of"):
         visualize.draw_skeleton(image, _keypoints(), channel_order="hsv")
+
+
+def test_label_outline_stays_under_the_text():
+    # A thick outline drawn with cv2's thickness drifts right letter by letter (its
+    # advance grows with the thickness): the dark pixels must hug the white ones.
+    tile = np.full((160, 160, 3), 128, np.uint8)
+    visualize._label(tile, "ground truth", "rgb")
+    white = np.argwhere(tile.min(-1) > 200)
+    dark = np.argwhere(tile.max(-1) < 40)
+    assert len(white) > 20 and len(dark) > 20
+    assert dark[:, 1].max() <= white[:, 1].max() + 2
+    assert dark[:, 1].min() >= white[:, 1].min() - 2
