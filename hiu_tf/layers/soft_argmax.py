@@ -23,6 +23,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from hiu_tf.config import HEATMAP_DECODERS
+from hiu_tf.layers._common import check_choice
+
 
 def soft_argmax_2d(heatmaps, scale: float = 1.0, offset: float = 0.0, eps: float = 1e-6):
     """The weighted mean location of each heat-map (paper Eq. 1).
@@ -122,9 +125,6 @@ def peak_2d(heatmaps, scale: float = 1.0, offset: float = 0.0, floor: float = 1e
     return ops.stack([x, y], axis=-1) * scale + offset  # [B, K, 2]
 
 
-DECODERS = ("peak", "mean")
-
-
 @keras.saving.register_keras_serializable(package="hiu_tf")
 class SoftArgmax(keras.layers.Layer):
     """Keypoints from heat-maps: `[B, H, W, K]` -> `[B, K, 2]` (x, y), float32.
@@ -152,8 +152,7 @@ class SoftArgmax(keras.layers.Layer):
         super().__init__(**kwargs)
         if not eps > 0:
             raise ValueError(f"`eps` must be > 0. Received: eps={eps!r}")
-        if mode not in DECODERS:
-            raise ValueError(f"`mode` must be one of {DECODERS}. Received: mode={mode!r}")
+        check_choice("mode", mode, HEATMAP_DECODERS)
         self.mode = mode
         self.scale = float(scale)
         self.offset = float(offset)
