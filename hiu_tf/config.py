@@ -159,7 +159,8 @@ class ModelConfig(_Section):
         num_stacks: MTL blocks in the cascade (paper Tables 2/3: 1, 2, 4, 8).
         width: channels C of the encoder, the task features and the fused (TAM) features.
         stem_width: output channels of the stem (two 7x7 stride-2 convolutions).
-        separable_stem: make the stem's second 7x7 convolution depthwise-separable.
+        stem_kernel: kernel side of the stem's two convolutions (the paper's 7; odd, >= 3).
+        separable_stem: make the stem's second convolution depthwise-separable.
         input_size: side S of the square input crop in pixels; maps are S/4 (default 256 -> 64).
         encoder_levels: stride-2 downsamplings inside each encoder (U-shaped: the decoders
             upsample back to S/4 with skip connections).
@@ -204,6 +205,7 @@ class ModelConfig(_Section):
     num_stacks: int = 4
     width: int = 128
     stem_width: int = 64
+    stem_kernel: int = 7
     separable_stem: bool = False
     input_size: int = 256
     encoder_levels: int = 3
@@ -239,6 +241,8 @@ class ModelConfig(_Section):
         for name in ("width", "stem_width", "head_width", "tam_reduction", "expansion"):
             if getattr(self, name) < 1:
                 raise _fail(f"{s}.{name}", getattr(self, name), "must be >= 1")
+        if self.stem_kernel < 3 or self.stem_kernel % 2 == 0:
+            raise _fail(f"{s}.stem_kernel", self.stem_kernel, "must be odd and >= 3")
         if self.input_size < 32:
             raise _fail(f"{s}.input_size", self.input_size, "must be >= 32")
         for name, low in (("encoder_levels", 0), ("blocks_per_level", 1), ("head_downsamples", 0)):

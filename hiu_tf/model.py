@@ -186,7 +186,13 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             activation=cfg.activation,
             dtype=self.dtype_policy,
         )
-        self.stem = Stem(cfg.stem_width, separable=cfg.separable_stem, name="stem", **common)
+        self.stem = Stem(
+            cfg.stem_width,
+            kernel_size=cfg.stem_kernel,
+            separable=cfg.separable_stem,
+            name="stem",
+            **common,
+        )
         self.blocks = [
             MTLBlock(
                 cfg.width,

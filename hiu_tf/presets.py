@@ -22,8 +22,11 @@ Presets:
   twice their TAM counterparts (the TAM costs a few MFLOPs).
 * `mobile`: phone-class, 224 x 224 input (56 x 56 maps, MediaPipe's crop size),
   2 stacks of width 32 with MobileNetV2 inverted residual blocks (depthwise 3x3,
-  expansion 2, ReLU6), a depthwise-separable second stem convolution, a 64-wide
-  head: about 0.25 M trainable parameters and 0.5 GFLOPs for the network, MANO
+  expansion 2, ReLU6), a stem of 3x3 convolutions (MobileNetV2's) whose second
+  one is depthwise-separable, and a 64-wide head. The paper's 7x7 stem took
+  ~20 % of the float32 and ~55 % of the int8 TFLite time: LiteRT's XNNPACK is
+  slow on 7x7 depthwise kernels (`benchmarks/bench_tflite_layers.py`). In all:
+  about 0.25 M trainable parameters and 0.5 GFLOPs for the network, MANO
   and projection (the training-only silhouette renderer excluded; exports drop it).
 * `tiny`: 64 x 64 input, 2 stacks of width 16: seconds per step on a laptop CPU,
   for tests and the demo.
@@ -80,6 +83,7 @@ def mobile() -> ExperimentConfig:
             num_stacks=2,
             width=32,
             stem_width=24,
+            stem_kernel=3,
             separable_stem=True,
             input_size=224,
             encoder_levels=3,

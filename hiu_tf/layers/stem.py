@@ -12,15 +12,20 @@ from hiu_tf.layers.conv_norm_act import ConvNormAct
 class Stem(keras.layers.Layer):
     """Two 7x7 stride-2 conv-norm-act layers: input `S` -> feature maps `S / 4`.
 
-    With `separable=True` the second convolution is depthwise-separable (a 7x7
+    With `separable=True` the second convolution is depthwise-separable (a k x k
     stride-2 depthwise conv-norm-act, then a 1x1 conv-norm-act), for phone-class
     models; the first stays a full convolution (it sees only 3 channels).
+    `kernel_size` replaces the paper's 7 x 7 in both. CPU runtimes can be slow on
+    large depthwise kernels: on the x86 CPU here, LiteRT's XNNPACK ran the 7 x 7
+    stride-2 depthwise convolution of the `mobile` stem 11x slower than a 5 x 5
+    one in float32 and 74x in int8 (`benchmarks/bench_tflite_layers.py --only stem depthwise`).
 
     Shapes: `[B, S, S, 3]` -> `[B, S/4, S/4, filters]`.
 
     Args:
         filters: output channels.
         mid_filters: channels after the first convolution; None = `filters // 2`.
+        kernel_size: side of both convolutions' kernels (odd, >= 3; the paper's 7).
         separable: make the second convolution depthwise-separable.
         norm: "batch" or "group".
         norm_groups: groups of GroupNormalization.
@@ -32,6 +37,7 @@ class Stem(keras.layers.Layer):
         self,
         filters: int,
         mid_filters: int | None = None,
+        kernel_size: int = 7,
         separable: bool = False,
         norm: str = "batch",
         norm_groups: int = 8,
@@ -42,11 +48,17 @@ class Stem(keras.layers.Layer):
         check_positive_int("filters", filters)
         if mid_filters is not None:
             check_positive_int("mid_filters", mid_filters)
+        check_positive_int("kernel_size", kernel_size)
+        if kernel_size < 3 or kernel_size % 2 == 0:
+            raise ValueError(
+                f"kernel_size must be odd and >= 3. Received: kernel_size={kernel_size}"
+            )
         check_choice("norm", norm, NORMS)
         check_positive_int("norm_groups", norm_groups)
         check_choice("activation", activation, ACTIVATIONS)
         self.filters = filters
         self.mid_filters = mid_filters
+        self.kernel_size = kernel_size
         self.separable = separable
         self.norm = norm
         self.norm_groups = norm_groups
@@ -55,14 +67,16 @@ class Stem(keras.layers.Layer):
         common = dict(
             norm=norm, norm_groups=norm_groups, activation=activation, dtype=self.dtype_policy
         )
-        self.convs = [ConvNormAct(mid, 7, strides=2, name="conv1", **common)]
+        self.convs = [ConvNormAct(mid, kernel_size, strides=2, name="conv1", **common)]
         if separable:
             self.convs += [
-                ConvNormAct(None, 7, strides=2, depthwise=True, name="conv2_dw", **common),
+                ConvNormAct(
+                    None, kernel_size, strides=2, depthwise=True, name="conv2_dw", **common
+                ),
                 ConvNormAct(filters, 1, name="conv2_pw", **common),
             ]
         else:
-            self.convs += [ConvNormAct(filters, 7, strides=2, name="conv2", **common)]
+            self.convs += [ConvNormAct(filters, kernel_size, strides=2, name="conv2", **common)]
 
     def build(self, input_shape):
         shape = input_shape
@@ -88,6 +102,7 @@ class Stem(keras.layers.Layer):
         config.update(
             filters=self.filters,
             mid_filters=self.mid_filters,
+            kernel_size=self.kernel_size,
             separable=self.separable,
             norm=self.norm,
             norm_groups=self.norm_groups,

@@ -76,6 +76,10 @@ def test_overrides_parse_yaml_values():
         ("model.tasks=[heatmap, depth]", "Received: model.tasks=['heatmap', 'depth']"),
         ("model.rotation=quat", "Received: model.rotation='quat'"),
         ("model.input_size=100", "divisible by 4 * 2**encoder_levels = 32"),
+        (
+            "model.stem_kernel=4",
+            "model.stem_kernel must be odd and >= 3. Received: model.stem_kernel=4",
+        ),
         ("loss.heatmap=-1", "loss.heatmap must be >= 0. Received: loss.heatmap=-1.0"),
         ("train.distribute=tpu", "Received: train.distribute='tpu'"),
         ("export.quantization=int4", "Received: export.quantization='int4'"),

@@ -22,3 +22,22 @@ def test_stem_uses_two_7x7_stride_2_convolutions():
     stem.build((None, 32, 32, 3))
     kernels = [w for w in stem.trainable_weights if "kernel" in w.path]
     assert [tuple(k.shape) for k in kernels] == [(7, 7, 3, 4), (7, 7, 4, 8)]
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_stem_kernel_size(separable):
+    stem = Stem(8, mid_filters=4, kernel_size=3, separable=separable)
+    stem.build((None, 32, 32, 3))
+    kernels = [tuple(w.shape) for w in stem.trainable_weights if "kernel" in w.path]
+    expected = (
+        [(3, 3, 3, 4), (3, 3, 4, 1), (1, 1, 4, 8)] if separable else [(3, 3, 3, 4), (3, 3, 4, 8)]
+    )
+    assert kernels == expected
+    assert stem.compute_output_shape((None, 32, 32, 3)) == (None, 8, 8, 8)
+    assert Stem.from_config(stem.get_config()).kernel_size == 3
+
+
+@pytest.mark.parametrize("kernel_size", [1, 4, 0])
+def test_stem_rejects_bad_kernel_size(kernel_size):
+    with pytest.raises(ValueError, match="kernel_size"):
+        Stem(8, kernel_size=kernel_size)
