@@ -3,6 +3,11 @@
     python benchmarks/bench_infer.py                 # paper-4stack, mobile, MobileNetV2
     python benchmarks/bench_infer.py --quick         # mobile + MobileNetV2, 5 runs each
     python benchmarks/bench_infer.py --models mobile --runs 100
+    python benchmarks/bench_infer.py --models mobile mobile:model.stem_kernel=7
+
+A model is `mobilenetv2` or a preset, optionally with config overrides after a
+colon (`PRESET:section.field=value,section.field=value`), so that variants are
+timed side by side in one run.
 
 For each model (random weights, batch 1) it prints the median latency in
 milliseconds of `--runs` calls after `--warmup` calls:
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -56,6 +62,26 @@ def _hand_model(folder: str) -> str:
         return path
 
 
+def _model_spec(text: str) -> str:
+    """Checks `mobilenetv2` or `PRESET[:section.field=value,...]` (argparse type)."""
+    from hiu_tf import presets
+    from hiu_tf.config import ConfigError, apply_overrides
+
+    name, _, overrides = text.partition(":")
+    if name == "mobilenetv2" and not overrides:
+        return text
+    try:
+        apply_overrides(presets.preset(name), [o for o in overrides.split(",") if o])
+    except (ConfigError, KeyError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from e
+    return text
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe form of a model spec."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
 def _build(name: str, folder: str):
     """(keras model or HIUModel, input size, config or None)."""
     import dataclasses
@@ -67,9 +93,11 @@ def _build(name: str, folder: str):
         model = keras.applications.MobileNetV2(alpha=1.0, input_shape=(224, 224, 3), weights=None)
         return model, 224, None
     from hiu_tf import presets
+    from hiu_tf.config import apply_overrides
     from hiu_tf.model import build_model
 
-    cfg = presets.preset(name)
+    preset, _, overrides = name.partition(":")
+    cfg = apply_overrides(presets.preset(preset), [o for o in overrides.split(",") if o])
     cfg = dataclasses.replace(
         cfg,
         model=dataclasses.replace(cfg.model, hand_model=_hand_model(folder), render_mask=False),
@@ -94,7 +122,7 @@ def _export(name: str, folder: str, quick: bool) -> dict:
 
     model, size, config = _build(name, folder)
     fn = _fn(model, config)
-    paths = {"saved_model": os.path.join(folder, f"{name}_sm"), "size": size}
+    paths = {"saved_model": os.path.join(folder, f"{_slug(name)}_sm"), "size": size}
     archive = keras.export.ExportArchive()
     archive.add_endpoint(
         "serving_default",
@@ -115,7 +143,7 @@ def _export(name: str, folder: str, quick: bool) -> dict:
         content = tflite.convert_saved_model(
             paths["saved_model"], quant, representative, float_tail=config is not None
         )
-        path = os.path.join(folder, f"{name}_{quant}.tflite")
+        path = os.path.join(folder, f"{_slug(name)}_{quant}.tflite")
         with open(path, "wb") as f:
             f.write(content)
         paths[quant] = path
@@ -159,7 +187,7 @@ def _tf_worker(args) -> None:
         out[f"{name}/keras"] = _median_ms(
             lambda fn=keras_fn, x=image: fn(x), args.runs, args.warmup
         )
-        signature = tf.saved_model.load(os.path.join(folder, f"{name}_sm")).signatures[
+        signature = tf.saved_model.load(os.path.join(folder, f"{_slug(name)}_sm")).signatures[
             "serving_default"
         ]
         out[f"{name}/saved_model"] = _median_ms(
@@ -171,7 +199,12 @@ def _tf_worker(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--models", nargs="+", choices=MODELS, help="default: all (quick: mobile, mobilenetv2)"
+        "--models",
+        nargs="+",
+        type=_model_spec,
+        metavar="MODEL",
+        help=f"{', '.join(MODELS)} or PRESET:section.field=value,... "
+        "(default: all; quick: mobile, mobilenetv2)",
     )
     parser.add_argument(
         "--runs", type=int, help="timed calls per measurement (default 50; quick 5)"
@@ -213,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     backends = [("keras", "Keras"), ("saved_model", "SavedModel")] + [
         (f"tflite-{q}", f"TFLite {q}") for q in QUANTS
     ]
+    width = max(14, *(len(name) for name in args.models))
     header = (
-        f"{'model':<14} {'backend':<16}"
+        f"{'model':<{width}} {'backend':<16}"
         + "".join(f"{f'{t} thr':>10}" for t in THREADS)
         + f"{'MB':>8}"
     )
@@ -222,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for name in args.models:
         for key, label in backends:
-            row = f"{name:<14} {label:<16}" + "".join(
+            row = f"{name:<{width}} {label:<16}" + "".join(
                 f"{results[f'{name}/{key}/{t}']:>10.1f}" for t in THREADS
             )
             if key.startswith("tflite-"):
