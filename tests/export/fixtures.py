@@ -7,14 +7,16 @@ few hundred steps on drawn hands, until its heat-maps have one clear peak near
 each keypoint and its masks and mesh keypoints follow the hand: then outputs
 differ substantially between images, and the parity tests compare something.
 
-Built once per test process (`functools.cache`) in a temporary folder.
+Built once per test process (`functools.cache`) in a temporary folder, removed at exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -152,7 +154,7 @@ def trained_run(steps: int = 300, count: int = 64, seed: int = 0) -> str:
     the regressor head's last layer gets random weights.
 
     Returns:
-        The run folder (in a temporary folder that lives as long as the process).
+        The run folder (in a temporary folder removed when the process exits).
     """
     import keras
 
@@ -160,6 +162,7 @@ def trained_run(steps: int = 300, count: int = 64, seed: int = 0) -> str:
     from hiu_tf.runs import save_run_model
 
     root = tempfile.mkdtemp(prefix="hiu_export_test_")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # 5-15 MB per test process
     hand_model = hand_model_spec(root)
     cfg = tiny_config(hand_model)
     keras.utils.set_random_seed(seed)
