@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -58,3 +59,15 @@ def time_per_call(
             break
     sync(out)
     return (time.perf_counter() - start) / iters
+
+
+def median_ms(call: Callable[[], Any], runs: int, warmup: int = 3) -> float:
+    """Median wall time of `call()` in milliseconds over `runs` calls after `warmup` calls."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)

@@ -33,15 +33,14 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
+from _common import median_ms  # noqa: E402
 
 MODELS = ("paper-4stack", "mobile", "mobilenetv2")
 QUANTS = ("none", "fp16", "dynamic", "int8")
@@ -150,24 +149,13 @@ def _export(name: str, folder: str, quick: bool) -> dict:
     return paths
 
 
-def _median_ms(call, runs: int, warmup: int) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
-
-
 def _tflite_latency(path: str, size: int, threads: int, runs: int, warmup: int) -> float:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=path, num_threads=threads)
     runner = interpreter.get_signature_runner("serving_default")
     image = (np.random.default_rng(1).random((1, size, size, 3)) * 255).astype(np.float32)
-    return _median_ms(lambda: runner(images=image), runs, warmup)
+    return median_ms(lambda: runner(images=image), runs, warmup)
 
 
 def _tf_worker(args) -> None:
@@ -184,13 +172,11 @@ def _tf_worker(args) -> None:
             (np.random.default_rng(1).random((1, size, size, 3)) * 255).astype(np.float32)
         )
         keras_fn = tf.function(_fn(model, config))
-        out[f"{name}/keras"] = _median_ms(
-            lambda fn=keras_fn, x=image: fn(x), args.runs, args.warmup
-        )
+        out[f"{name}/keras"] = median_ms(lambda fn=keras_fn, x=image: fn(x), args.runs, args.warmup)
         signature = tf.saved_model.load(os.path.join(folder, f"{_slug(name)}_sm")).signatures[
             "serving_default"
         ]
-        out[f"{name}/saved_model"] = _median_ms(
+        out[f"{name}/saved_model"] = median_ms(
             lambda fn=signature, x=image: fn(images=x), args.runs, args.warmup
         )
     print(json.dumps(out))

@@ -25,13 +25,11 @@ import io
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-
-from benchmarks._common import Progress  # noqa: E402
+from _common import Progress, median_ms  # noqa: E402
 
 
 def _layers() -> dict[str, list[tuple[str, object, tuple[int, int, int]]]]:
@@ -116,17 +114,6 @@ def _interpreter(content: bytes, xnnpack: bool):
     return interpreter
 
 
-def _median_ms(interpreter, runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        interpreter.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     groups = _layers()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -150,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         times = {key: [] for key in variants}
         for _ in range(args.rounds):
             for key, interpreter in variants.items():
-                times[key].append(_median_ms(interpreter, args.runs))
+                times[key].append(median_ms(interpreter.invoke, args.runs))
         results.append((label, {k: statistics.median(v) for k, v in times.items()}))
         progress.step(label)
     width = max(len(label) for label, _ in results)
