@@ -21,6 +21,12 @@ milliseconds of `--runs` calls after `--warmup` calls:
   MobileNetV2: the whole graph; calibrated on a few random images: latency
   does not depend on calibration).
 
+`--segments` also times, for our models' fp32 and int8 files on one thread,
+the graph cut down to the ops that the stem's output needs, to the ops that
+the trunk's outputs need (the tensors that cross into the float tail), and the
+whole graph: where the time goes (the tail = whole - trunk), without LiteRT's
+op profiler.
+
 TensorFlow's thread pools are fixed when it starts, so the Keras and SavedModel
 timings run in one child process per thread count (intra- and inter-op
 threads = N). The phone-class reference is `keras.applications.MobileNetV2`
@@ -158,6 +164,62 @@ def _tflite_latency(path: str, size: int, threads: int, runs: int, warmup: int) 
     return median_ms(lambda: runner(images=image), runs, warmup)
 
 
+def _pruned(content: bytes, outputs: list[int]) -> bytes:
+    """The flatbuffer with only the ops that tensors `outputs` need (no signature)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    sg = model.subgraphs[0]
+    need, keep = set(outputs), []
+    for op in reversed(sg.operators):
+        if any(t in need for t in op.outputs):
+            keep.append(op)
+            need.update(t for t in op.inputs if t >= 0)
+    sg.operators, sg.outputs, model.signatureDefs = keep[::-1], list(outputs), []
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _segment_outputs(content: bytes) -> dict[str, list[int]]:
+    """Tensor indices: the stem's output, the trunk's outputs, the graph's outputs."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from export import graph, tflite
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    sg = model.subgraphs[0]
+
+    def name(t):
+        return sg.tensors[t].name.decode()
+
+    def in_trunk(op):  # the trunk's ops, and the QUANTIZE of the input image (int8)
+        if tflite.op_name(model, op) == "QUANTIZE" and op.inputs[0] in sg.inputs:
+            return True
+        return name(op.outputs[0]).startswith(graph.TRUNK_SCOPE + "/")
+
+    stem = [op.outputs[0] for op in sg.operators if "/stem" in name(op.outputs[0])]
+    produced = {t for op in sg.operators if in_trunk(op) for t in op.outputs}
+    crossing = {t for op in sg.operators if not in_trunk(op) for t in op.inputs if t in produced}
+    trunk = sorted(crossing | (produced & set(sg.outputs)))
+    return {"stem": stem[-1:], "trunk": trunk, "whole": list(sg.outputs)}
+
+
+def _segment_latency(path: str, runs: int, warmup: int) -> dict[str, float]:
+    """1-thread latency (ms) of the stem, the trunk and the whole graph of a `.tflite` file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with open(path, "rb") as f:
+        content = f.read()
+    out = {}
+    for segment, outputs in _segment_outputs(content).items():
+        interpreter = Interpreter(model_content=_pruned(content, outputs), num_threads=1)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        image = (np.random.default_rng(1).random(detail["shape"]) * 255).astype(np.float32)
+        interpreter.set_tensor(detail["index"], image)
+        out[segment] = median_ms(interpreter.invoke, runs, warmup)
+    return out
+
+
 def _tf_worker(args) -> None:
     """Child process: Keras and SavedModel latencies with N TensorFlow threads (JSON out)."""
     import tensorflow as tf
@@ -197,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="few runs, small models only")
+    parser.add_argument(
+        "--segments",
+        action="store_true",
+        help="also time the stem, the trunk and the whole graph of our fp32 and int8 files",
+    )
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
@@ -209,10 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_infer_") as folder:
         sizes = {}
         results: dict[str, float] = {}
+        segments: dict[str, dict[str, float]] = {}
         for name in args.models:
             print(f"exporting {name}", file=sys.stderr, flush=True)
             paths = _export(name, folder, args.quick)
             sizes[name] = {q: os.path.getsize(paths[q]) / 2**20 for q in QUANTS}
+            if args.segments and name != "mobilenetv2":
+                for quant in ("none", "int8"):
+                    segments[f"{name}/{quant}"] = _segment_latency(
+                        paths[quant], args.runs, args.warmup
+                    )
             for quant in QUANTS:
                 for threads in THREADS:
                     results[f"{name}/tflite-{quant}/{threads}"] = _tflite_latency(
@@ -248,6 +321,17 @@ def main(argv: list[str] | None = None) -> int:
             if key.startswith("tflite-"):
                 row += f"{sizes[name][key[7:]]:>8.2f}"
             print(row)
+    if segments:
+        print("\nTFLite segments, 1 thread, median ms (graph cut down to what each output needs)")
+        header = f"{'model':<{width}} {'quant':<6}{'stem':>8}{'trunk':>8}{'whole':>8}{'tail':>8}"
+        print(header)
+        print("-" * len(header))
+        for key, t in segments.items():
+            name, quant = key.rsplit("/", 1)
+            print(
+                f"{name:<{width}} {quant:<6}{t['stem']:>8.2f}{t['trunk']:>8.2f}"
+                f"{t['whole']:>8.2f}{t['whole'] - t['trunk']:>8.2f}"
+            )
     return 0
 
 

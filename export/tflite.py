@@ -213,7 +213,7 @@ def convert_saved_model(
     return content
 
 
-def _op_name(model, op) -> str:
+def op_name(model, op) -> str:
     """The builtin name of a flatbuffer operator (object API)."""
     from ai_edge_litert import schema_py_generated as schema
 
@@ -248,10 +248,10 @@ def strip_float_roundtrips(content: bytes) -> tuple[bytes, int]:
         rewire: dict[int, int] = {}
         chains: set[int] = set()
         for op in sg.operators:
-            if _op_name(model, op) != "DEQUANTIZE":
+            if op_name(model, op) != "DEQUANTIZE":
                 continue
             chain, source = [], op.inputs[0]
-            while source in producer and _op_name(model, producer[source]) == "QUANTIZE":
+            while source in producer and op_name(model, producer[source]) == "QUANTIZE":
                 chain.append(producer[source])
                 source = producer[source].inputs[0]
             if chain and sg.tensors[source].type == schema.TensorType.FLOAT32:
@@ -429,6 +429,7 @@ __all__ = [
     "convert_saved_model",
     "export_tflite",
     "op_counts",
+    "op_name",
     "read_info",
     "representative_images",
     "strip_float_roundtrips",

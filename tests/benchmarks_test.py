@@ -35,3 +35,43 @@ def test_bench_tflite_layers_prints_a_row_per_layer(capsys):
         assert min(fp32, builtin, int8) > 0 and ratio == pytest.approx(int8 / fp32, abs=0.01)
     with pytest.raises(SystemExit):
         bench_tflite_layers.main(["--runs", "0"])
+
+
+def test_bench_infer_segments_cut_the_graph_at_the_trunk():
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from tests.export import fixtures
+
+    for quant in ("none", "int8"):
+        with open(fixtures.tflite_file(quant), "rb") as f:
+            content = f.read()
+        segments = bench_infer._segment_outputs(content)
+        assert len(segments["stem"]) == 1 and len(segments["trunk"]) >= 2
+        full = flatbuffer_utils.convert_bytearray_to_object(bytearray(content)).subgraphs[0]
+        for name, outputs in segments.items():
+            model = flatbuffer_utils.convert_bytearray_to_object(
+                bytearray(bench_infer._pruned(content, outputs))
+            )
+            ops = model.subgraphs[0].operators
+            names = [model.subgraphs[0].tensors[op.outputs[0]].name.decode() for op in ops]
+            if name == "whole":
+                assert len(ops) == len(full.operators)  # the export has no dead ops
+            else:  # nothing of the float tail
+                assert ops and not any(n.startswith("float_tail/") for n in names), names
+            if name == "stem":
+                # the input scaling, the stem; no MTL block
+                assert any("/stem" in n for n in names) and not any("stack" in n for n in names)
+        # The cut-down trunk computes the same values as the whole graph.
+        image = fixtures.hand_images()[:1].astype("float32")
+        values = []
+        for graph_content in (content, bench_infer._pruned(content, segments["trunk"])):
+            interpreter = Interpreter(
+                model_content=graph_content, experimental_preserve_all_tensors=True
+            )
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+            interpreter.invoke()
+            values.append([interpreter.get_tensor(t) for t in segments["trunk"]])
+        for a, b in zip(*values, strict=True):
+            assert a.dtype == b.dtype and (a == b).all()
