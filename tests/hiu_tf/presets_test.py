@@ -3,7 +3,7 @@ import os
 import pytest
 
 from hiu_tf.config import ConfigError, load_config
-from hiu_tf.presets import paper_width, preset, preset_names
+from hiu_tf.presets import paper_width, preset, preset_names, write_preset_configs
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "training", "configs")
 
@@ -22,6 +22,19 @@ def test_yaml_files_equal_the_preset_functions(name):
     assert load_config(path) == preset(name), (
         f"{path} is stale: regenerate with hiu_tf.presets.write_preset_configs('training/configs')"
     )
+
+
+def test_yaml_files_are_exactly_what_write_preset_configs_writes(tmp_path):
+    # Stricter than the equality of the loaded configs: a key missing from a file
+    # loads with its default, so a new ModelConfig field would otherwise go unnoticed.
+    write_preset_configs(str(tmp_path))
+    for name in preset_names():
+        with open(os.path.join(CONFIG_DIR, f"{name}.yaml"), encoding="utf-8") as f:
+            ours = f.read()
+        assert ours == (tmp_path / f"{name}.yaml").read_text(encoding="utf-8"), (
+            f"training/configs/{name}.yaml is stale: regenerate with "
+            "hiu_tf.presets.write_preset_configs('training/configs')"
+        )
 
 
 def test_paper_presets():
