@@ -17,8 +17,8 @@ class Stem(keras.layers.Layer):
     models; the first stays a full convolution (it sees only 3 channels).
     `kernel_size` replaces the paper's 7 x 7 in both. CPU runtimes can be slow on
     large depthwise kernels: on the x86 CPU here, LiteRT's XNNPACK ran the 7 x 7
-    stride-2 depthwise convolution of the `mobile` stem 11x slower than a 5 x 5
-    one in float32 and 74x in int8 (`benchmarks/bench_tflite_layers.py --only stem depthwise`).
+    stride-2 depthwise convolution of the `mobile` stem ~11x slower than a 5 x 5
+    one in float32 and ~60x in int8 (`benchmarks/bench_tflite_layers.py --only stem depthwise`).
 
     Shapes: `[B, S, S, 3]` -> `[B, S/4, S/4, filters]`.
 
