@@ -67,16 +67,23 @@ def _hand_model(folder: str) -> str:
         return path
 
 
+def _preset_config(spec: str):
+    """The `ExperimentConfig` of `PRESET[:section.field=value,...]`."""
+    from hiu_tf import presets
+    from hiu_tf.config import apply_overrides
+
+    name, _, overrides = spec.partition(":")
+    return apply_overrides(presets.preset(name), [o for o in overrides.split(",") if o])
+
+
 def _model_spec(text: str) -> str:
     """Checks `mobilenetv2` or `PRESET[:section.field=value,...]` (argparse type)."""
-    from hiu_tf import presets
-    from hiu_tf.config import ConfigError, apply_overrides
+    from hiu_tf.config import ConfigError
 
-    name, _, overrides = text.partition(":")
-    if name == "mobilenetv2" and not overrides:
+    if text == "mobilenetv2":
         return text
     try:
-        apply_overrides(presets.preset(name), [o for o in overrides.split(",") if o])
+        _preset_config(text)
     except (ConfigError, KeyError, ValueError) as e:
         raise argparse.ArgumentTypeError(f"{text!r}: {e}") from e
     return text
@@ -97,12 +104,9 @@ def _build(name: str, folder: str):
     if name == "mobilenetv2":
         model = keras.applications.MobileNetV2(alpha=1.0, input_shape=(224, 224, 3), weights=None)
         return model, 224, None
-    from hiu_tf import presets
-    from hiu_tf.config import apply_overrides
     from hiu_tf.model import build_model
 
-    preset, _, overrides = name.partition(":")
-    cfg = apply_overrides(presets.preset(preset), [o for o in overrides.split(",") if o])
+    cfg = _preset_config(name)
     cfg = dataclasses.replace(
         cfg,
         model=dataclasses.replace(cfg.model, hand_model=_hand_model(folder), render_mask=False),
