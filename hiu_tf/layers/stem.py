@@ -10,7 +10,7 @@ from hiu_tf.layers.conv_norm_act import ConvNormAct
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
 class Stem(keras.layers.Layer):
-    """Two 7x7 stride-2 conv-norm-act layers: input `S` -> feature maps `S / 4`.
+    """Two stride-2 conv-norm-act layers (7x7 by default): input `S` -> maps `S / 4`.
 
     With `separable=True` the second convolution is depthwise-separable (a k x k
     stride-2 depthwise conv-norm-act, then a 1x1 conv-norm-act), for phone-class
