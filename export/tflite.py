@@ -39,6 +39,7 @@ or, by default, synthetic hands made in memory by
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import os
@@ -213,14 +214,18 @@ def convert_saved_model(
     return content
 
 
-def op_name(model, op) -> str:
-    """The builtin name of a flatbuffer operator (object API)."""
+@functools.cache
+def _builtin_names() -> dict[int, str]:
     from ai_edge_litert import schema_py_generated as schema
 
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def op_name(model, op) -> str:
+    """The builtin name of a flatbuffer operator (object API)."""
     code = model.operatorCodes[op.opcodeIndex]
     number = max(code.builtinCode, code.deprecatedBuiltinCode)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return names.get(number, str(number))
+    return _builtin_names().get(number, str(number))
 
 
 def strip_float_roundtrips(content: bytes) -> tuple[bytes, int]:
