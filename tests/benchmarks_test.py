@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
 
+import bench_head_init  # noqa: E402
 import bench_infer  # noqa: E402
 import bench_tflite_layers  # noqa: E402
 
@@ -78,3 +79,19 @@ def test_bench_infer_segments_cut_the_graph_at_the_trunk():
             values.append([interpreter.get_tensor(t) for t in segments["trunk"]])
         for a, b in zip(*values, strict=True):
             assert a.dtype == b.dtype and (a == b).all()
+
+
+def test_bench_head_init_builds_both_starts():
+    import numpy as np
+
+    stds = {}
+    for start in bench_head_init.STARTS:
+        _, model = bench_head_init._model("tiny", 64, start, 0)
+        kernels = [
+            np.asarray(layer.kernel)
+            for layer in model._flatten_layers(include_self=False)
+            if layer.name == "predict" and "_decoder" in layer.path
+        ]
+        assert len(kernels) == 6  # 2 stacks x (heat-maps, mask, POF)
+        stds[start] = max(float(k.std()) for k in kernels)
+    assert stds["small"] < 2e-3 < 0.05 < stds["glorot"], stds

