@@ -238,7 +238,7 @@ def strip_float_roundtrips(content: bytes) -> tuple[bytes, int]:
     64-pixel maps). They only round a float value and give it back as float:
     consumers of the DEQUANTIZE read the float value instead, and the chain's
     ops go (a QUANTIZE that also feeds an int8 op stays). Measured on the tiny
-    export test model: keypoints' median error vs Keras 1.8 -> 0.8 px.
+    export test model of the time: keypoints' median error vs Keras 1.8 -> 0.8 px.
 
     Returns:
         `(flatbuffer, number of ops removed)`.

@@ -33,11 +33,11 @@ Needs no MANO file and no dataset: everything uses the project's open hand model
    `index.html`, that links them relatively.
 
 What minutes on a CPU buy (measured with the defaults on 2 cores shared with
-another job, load about 3: 5,400 steps of batch 8 in the 8-minute budget,
-7 min 56 s in all): the masks are learnt well (held-out mean IoU 0.24 -> 0.68)
-and the heat-map keypoints clearly (PCK@8px of the 64 px crop 0.03 -> 0.31,
-AUC 0-19 px 0.06 -> 0.36); the mesh, regressed from the fused features, learns
-more slowly (projected PCK@8px 0.16 -> 0.20, MPJPE 148 -> 112 mm). Measured
+other jobs, load about 2.3: 6,000 steps of batch 8 in the 8-minute budget,
+8 min 23 s in all): the masks are learnt well (held-out mean IoU 0.24 -> 0.64)
+and the heat-map keypoints clearly (PCK@8px of the 64 px crop 0.04 -> 0.31,
+AUC 0-19 px 0.08 -> 0.36); the mesh, regressed from the fused features, learns
+more slowly (projected PCK@8px 0.16 -> 0.25, MPJPE 147 -> 103 mm). Measured
 choices behind `training/configs/demo.yaml`: 64 px input (16 x 16 maps; 96 px
 costs 2.25x per step), batch 8 (as good per step as 16 and nearly twice the
 steps per minute), peak learning rate 3e-3 (1e-3 and 1e-2 were no better),

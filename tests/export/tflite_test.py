@@ -40,8 +40,9 @@ def test_float_and_dynamic_parity(quant):
     images = fixtures.hand_images().astype(np.float32)
     errors, got, ref = _parity(fixtures.tflite_file(quant), model, images)
     px, iou = LIMITS[quant]
-    # Dynamic-range int8 moves the arg max of a few near-tied heat-maps (measured: median
-    # 0.04 px, largest 34 px, mesh 1.3 px): its median and its mesh are checked.
+    # Dynamic-range int8 moves the arg max of a few broad heat-map peaks by a map pixel
+    # (measured: median 0.03 px, largest 5.5 px, mesh 1.8 px): its median and its mesh
+    # are checked.
     key = "keypoints_px_median" if quant == "dynamic" else "keypoints_px"
     assert errors[key] <= px, errors
     assert errors["keypoints_px_mesh"] <= px, errors
@@ -68,22 +69,33 @@ def test_int8_has_an_int8_trunk_and_a_float_tail():
 def test_int8_parity():
     """int8 trunk + float tail vs Keras (see docs/export.md), calibrated on 128 drawn hands.
 
-    NOT at the acceptance goal (3 px, mask IoU 0.95): these are guards at the measured
-    values. On this fixture the int8 trunk's rounding noise (about 0.04 on heat-maps
-    peaking at 0.2-1.2; it grows stack by stack, no single op kind dominates) moves
-    the arg max to another candidate peak, most often where two are close (also 13 %
-    of the keypoints whose runner-up peak is 20 % lower): keypoints median 0.8 px
-    (1.8 px before `strip_float_roundtrips`), 73 % within 3 px, largest 35 px; mesh
-    keypoints up to 16 px; mean mask IoU 0.89 (min 0.80).
+    The acceptance's goal: every keypoint within 3 px, mask IoU >= 0.95. Measured on
+    the 6 test images: largest keypoint error 2.0 px (median 0.1 px), mask IoU >=
+    0.98, mesh keypoints within 4.3 px. (Before the task decoders' output convs
+    started near zero, this fixture did not localise keypoints at all, and int8 was
+    off by up to 35 px: arg maxes of noise-like maps follow any rounding.)
     """
     _, model = fixtures.loaded_run()
     images = fixtures.hand_images().astype(np.float32)
-    errors, got, ref = _parity(fixtures.tflite_file("int8"), model, images)
-    distance = np.linalg.norm(got["keypoints_px"] - ref["keypoints_px"], axis=-1)
-    assert np.median(distance) <= 1.2, errors
-    assert np.mean(distance <= 3.0) >= 0.65, errors
-    assert errors["keypoints_px_mesh"] <= 20.0, errors
-    assert errors["mask_iou_mean"] >= 0.85 and errors["mask_iou_min"] >= 0.75, errors
+    errors, _, _ = _parity(fixtures.tflite_file("int8"), model, images)
+    assert errors["keypoints_px"] <= 3.0, errors
+    assert errors["mask_iou_min"] >= 0.95, errors
+    assert errors["keypoints_px_mesh"] <= 8.0, errors  # no goal set: a guard
+
+
+def test_fixture_localises_keypoints():
+    """Parity compares something only if the model works: its keypoints and mask follow the hand."""
+    _, model = fixtures.loaded_run()
+    unseen = fixtures.drawn_hands(fixtures.TINY_SIZE, 6, 100)
+    images = np.stack([x["image"] for x in unseen]).astype(np.float32)
+    out = {k: np.asarray(v) for k, v in graph.forward(model, images).items()}
+    truth = np.stack([x["keypoints_px"] for x in unseen])
+    distance = np.linalg.norm(out["keypoints_px"] - truth, axis=-1)
+    ious = [fixtures.mask_iou(m, x["mask"]) for m, x in zip(out["mask"], unseen, strict=True)]
+    # Measured: median 1.9 px on 64 px crops, mask IoU 0.78 (benchmarks/bench_head_init.py:
+    # about 14 px and 0.6 when the decoders' output convs started from Keras' default).
+    assert np.median(distance) <= 4.0, np.median(distance)
+    assert np.mean(ious) >= 0.7, ious
 
 
 def test_representative_images_from_synthetic_and_records(tmp_path):
@@ -99,9 +111,9 @@ def test_representative_images_from_synthetic_and_records(tmp_path):
 def test_mobile_parity(tmp_path):
     """The `mobile` preset at 256 x 256 (the acceptance's size), trained 300 steps.
 
-    Measured (4 unseen images): fp32 0.0001 px; fp16 0.02 px, mask IoU 0.999;
-    dynamic median 0.08 px, max 217 px, mesh 32 px, mask IoU min 0.98; int8
-    median 21 px, max 241 px, mesh 96 px, mask IoU mean 0.94, min 0.92.
+    Measured (4 unseen images): see the asserts and docs/export.md. int8 meets the
+    mask goal (IoU >= 0.95) and nearly the keypoint goal: a few keypoints on broad
+    peaks move by one or two heat-map pixels (4-10 px).
     """
     import keras
 
@@ -121,35 +133,39 @@ def test_mobile_parity(tmp_path):
     )
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model)
-    # Recalibrated BN statistics: without, this model's inference-mode heat-maps peaked
-    # at ~0.13 (1.35 in training mode) and its masks were empty, so parity compared
-    # nearly flat maps (see `fixtures.recalibrate_batch_norm`).
+    # Recalibrated BN statistics: without, a model trained like this (before the task
+    # decoders' output convs started near zero) gave inference-mode heat-maps peaking
+    # at ~0.13 (1.35 in training mode) and empty masks (`fixtures.recalibrate_batch_norm`).
     fixtures._fit(model, fixtures.drawn_hands(size, 64, 0), 300, 0, recalibrate=True)
-    images = np.stack([x["image"] for x in fixtures.drawn_hands(size, 4, 100)]).astype(np.float32)
+    unseen = fixtures.drawn_hands(size, 4, 100)
+    images = np.stack([x["image"] for x in unseen]).astype(np.float32)
     rep = np.stack([x["image"] for x in fixtures.drawn_hands(size, 128, 7)]).astype(np.float32)
-    measured = {}
+    measured, distances = {}, {}
     for quant in ("none", "fp16", "dynamic", "int8"):
         path = str(tmp_path / f"mobile_{quant}.tflite")
         tflite.export_tflite(cfg, model, path, quant, representative=rep)
-        measured[quant], _, ref = _parity(path, model, images)
-    print(measured)
-    # The masks are not empty (an empty pair would have IoU 1 and prove nothing).
+        measured[quant], got, ref = _parity(path, model, images)
+        distances[quant] = np.linalg.norm(got["keypoints_px"] - ref["keypoints_px"], axis=-1)
+    truth = np.stack([x["keypoints_px"] for x in unseen])
+    localised = float(np.median(np.linalg.norm(ref["keypoints_px"] - truth, axis=-1)))
+    print(measured, {q: float(np.mean(d <= 3.0)) for q, d in distances.items()}, localised)
+    # The model works: its keypoints follow the drawn hand and its masks are not empty
+    # (an empty pair would have IoU 1 and prove nothing).
+    assert localised <= 6.0, localised
     assert all(np.mean(m > 0.5) > 0.02 for m in ref["mask"]), [
         np.mean(m > 0.5) for m in ref["mask"]
     ]
     for quant in ("none", "fp16"):
         assert measured[quant]["keypoints_px"] <= 1.0, measured
         assert measured[quant]["mask_iou_min"] >= 0.98, measured
-    assert measured["dynamic"]["mask_iou_min"] >= 0.95, measured
-    # int8 and dynamic keypoints: NOT at the goal (3 px for int8, IoU 0.95; dynamic has
-    # no goal): guards at the measured values. The int8 trunk's noise moves most arg
-    # maxes of this model to another candidate peak (docs/export.md).
-    assert measured["dynamic"]["keypoints_px_median"] <= 0.5, measured
+    for quant in ("dynamic", "int8"):
+        assert measured[quant]["mask_iou_min"] >= 0.95, measured
+        assert measured[quant]["keypoints_px_median"] <= 1.0, measured
+        assert np.mean(distances[quant] <= 3.0) >= 0.9, measured
+    # Mesh keypoints: no goal set; the fixture's random regressor weights (std 1) amplify
+    # any change of the features. Guards at the measured values.
     assert measured["dynamic"]["keypoints_px_mesh"] <= 50.0, measured
-    assert measured["int8"]["keypoints_px_median"] <= 30.0, measured
     assert measured["int8"]["keypoints_px_mesh"] <= 150.0, measured
-    assert measured["int8"]["mask_iou_mean"] >= 0.9, measured
-    assert measured["int8"]["mask_iou_min"] >= 0.85, measured
 
 
 def _mul_add_model() -> bytes:

@@ -114,8 +114,8 @@ def test_default_demo_learns_within_its_budget(tmp_path, capsys):
     assert time.monotonic() - start < 600
     metrics = _check_report(out)
     trained, untrained = metrics["summary"]["trained"], metrics["summary"]["untrained"]
-    # Measured on 2 cores shared with another job: heat-map PCK@8px 0.03 -> 0.31, AUC
-    # 0.06 -> 0.36, mask IoU 0.24 -> 0.68 (the mesh learns more slowly: not asserted).
+    # Measured on 2 cores shared with other jobs: heat-map PCK@8px 0.04 -> 0.31, AUC
+    # 0.08 -> 0.36, mask IoU 0.24 -> 0.64 (the mesh learns more slowly: not asserted).
     assert trained["pck_2d_heatmap@8px"] > untrained["pck_2d_heatmap@8px"] + 0.15
     assert trained["auc_2d_heatmap"] > untrained["auc_2d_heatmap"] + 0.15
     assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.25
