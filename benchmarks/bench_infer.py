@@ -23,9 +23,10 @@ milliseconds of `--runs` calls after `--warmup` calls:
 
 `--segments` also times, for our models' fp32 and int8 files on one thread,
 the graph cut down to the ops that the stem's output needs, to the ops that
-the trunk's outputs need (the tensors that cross into the float tail), and the
-whole graph: where the time goes (the tail = whole - trunk), without LiteRT's
-op profiler.
+the trunk's outputs need (the tensors that cross into the float tail), the
+whole graph, and the trunk with each part of the tail (keypoint decoding, mask
+upsampling, regressor head + MANO + projection): where the time goes, without
+LiteRT's op profiler.
 
 TensorFlow's thread pools are fixed when it starts, so the Keras and SavedModel
 timings run in one child process per thread count (intra- and inter-op
@@ -183,8 +184,18 @@ def _pruned(content: bytes, outputs: list[int]) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+# Parts of the float tail (outputs of `export.graph`); () = every other output (the mesh).
+TAIL_PARTS = {
+    "+keypoints": ("keypoints_px", "keypoints_score"),
+    "+mask": ("mask",),
+    "+mesh": (),
+}
+TAIL_KEYS = {k for keys in TAIL_PARTS.values() for k in keys}
+
+
 def _segment_outputs(content: bytes) -> dict[str, list[int]]:
-    """Tensor indices: the stem's output, the trunk's outputs, the graph's outputs."""
+    """Tensor indices: the stem's output, the trunk's outputs, the graph's outputs, and
+    the trunk's outputs plus those of each of `TAIL_PARTS` (the part's own cost)."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     from export import graph, tflite
@@ -204,7 +215,14 @@ def _segment_outputs(content: bytes) -> dict[str, list[int]]:
     produced = {t for op in sg.operators if in_trunk(op) for t in op.outputs}
     crossing = {t for op in sg.operators if not in_trunk(op) for t in op.inputs if t in produced}
     trunk = sorted(crossing | (produced & set(sg.outputs)))
-    return {"stem": stem[-1:], "trunk": trunk, "whole": list(sg.outputs)}
+    segments = {"stem": stem[-1:], "trunk": trunk, "whole": list(sg.outputs)}
+    # The trunk plus one part of the float tail: its cost is the difference.
+    named = {t.name.decode(): t.tensorIndex for t in model.signatureDefs[0].outputs}
+    for part, keys in TAIL_PARTS.items():
+        outputs = [named[k] for k in named if k in keys or (keys == () and k not in TAIL_KEYS)]
+        if outputs:
+            segments[part] = sorted(set(trunk) | set(outputs))
+    return segments
 
 
 def _segment_latency(path: str, runs: int, warmup: int) -> dict[str, float]:
@@ -327,14 +345,22 @@ def main(argv: list[str] | None = None) -> int:
             print(row)
     if segments:
         print("\nTFLite segments, 1 thread, median ms (graph cut down to what each output needs)")
-        header = f"{'model':<{width}} {'quant':<6}{'stem':>8}{'trunk':>8}{'whole':>8}{'tail':>8}"
+        print("(tail = whole - trunk; +part = the trunk with that part of the tail - the trunk)")
+        header = (
+            f"{'model':<{width}} {'quant':<6}{'stem':>8}{'trunk':>8}{'whole':>8}{'tail':>8}"
+            + "".join(f"{part:>12}" for part in TAIL_PARTS)
+        )
         print(header)
         print("-" * len(header))
         for key, t in segments.items():
             name, quant = key.rsplit("/", 1)
+            parts = "".join(
+                f"{t[part] - t['trunk']:>12.2f}" if part in t else f"{'-':>12}"
+                for part in TAIL_PARTS
+            )
             print(
                 f"{name:<{width}} {quant:<6}{t['stem']:>8.2f}{t['trunk']:>8.2f}"
-                f"{t['whole']:>8.2f}{t['whole'] - t['trunk']:>8.2f}"
+                f"{t['whole']:>8.2f}{t['whole'] - t['trunk']:>8.2f}{parts}"
             )
     return 0
 

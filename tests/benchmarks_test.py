@@ -45,6 +45,7 @@ def test_bench_infer_segments_cut_the_graph_at_the_trunk():
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_litert.tools import flatbuffer_utils
 
+    from export import tflite
     from tests.export import fixtures
 
     for quant in ("none", "int8"):
@@ -52,6 +53,7 @@ def test_bench_infer_segments_cut_the_graph_at_the_trunk():
             content = f.read()
         segments = bench_infer._segment_outputs(content)
         assert len(segments["stem"]) == 1 and len(segments["trunk"]) >= 2
+        assert set(segments) == {"stem", "trunk", "whole", *bench_infer.TAIL_PARTS}
         full = flatbuffer_utils.convert_bytearray_to_object(bytearray(content)).subgraphs[0]
         for name, outputs in segments.items():
             model = flatbuffer_utils.convert_bytearray_to_object(
@@ -59,8 +61,18 @@ def test_bench_infer_segments_cut_the_graph_at_the_trunk():
             )
             ops = model.subgraphs[0].operators
             names = [model.subgraphs[0].tensors[op.outputs[0]].name.decode() for op in ops]
+            kinds = {tflite.op_name(model, op) for op in ops}
             if name == "whole":
                 assert len(ops) == len(full.operators)  # the export has no dead ops
+            elif name.startswith("+"):  # the trunk and one part of the tail
+                assert len(ops) < len(full.operators)
+                assert any(n.startswith("float_tail/") for n in names), names
+                own = {"+keypoints": "ARG_MAX", "+mask": "RESIZE_BILINEAR", "+mesh": "BATCH_MATMUL"}
+                assert own[name] in kinds, kinds
+                # The mesh part has an ARG_MAX of its own (rotations); none has the mask's
+                # resize but the mask, none MANO's matrix products but the mesh.
+                absent = {"RESIZE_BILINEAR", "BATCH_MATMUL"} - {own[name]}
+                assert not kinds & absent, kinds
             else:  # nothing of the float tail
                 assert ops and not any(n.startswith("float_tail/") for n in names), names
             if name == "stem":
