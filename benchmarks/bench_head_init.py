@@ -20,7 +20,6 @@ Both starts see the same data, seed and steps, one after the other in one run.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
@@ -35,14 +34,10 @@ STARTS = ("small", "glorot")
 def _model(preset: str, size: int, start: str, seed: int):
     import keras
 
-    from hiu_tf import presets
     from hiu_tf.model import build_model
+    from tests.export import fixtures
 
-    cfg = presets.preset(preset)
-    model_cfg = dataclasses.replace(
-        cfg.model, hand_model="open:right", render_mask=False, input_size=size
-    )
-    cfg = dataclasses.replace(cfg, model=model_cfg)
+    cfg = fixtures.export_config(fixtures.hand_model_spec(""), size, preset)
     keras.utils.set_random_seed(seed)
     model = build_model(cfg.model)
     if start == "glorot":

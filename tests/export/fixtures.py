@@ -37,11 +37,11 @@ def hand_model_spec(folder: str) -> str:
     return "open:right"
 
 
-def tiny_config(hand_model: str, input_size: int = TINY_SIZE):
-    """The `tiny` preset with `hand_model`, without the training-only renderer."""
+def export_config(hand_model: str, input_size: int = TINY_SIZE, preset: str = "tiny"):
+    """A preset at `input_size` with `hand_model`, without the training-only renderer."""
     from hiu_tf import presets
 
-    cfg = presets.preset("tiny")
+    cfg = presets.preset(preset)
     model = dataclasses.replace(
         cfg.model, hand_model=hand_model, render_mask=False, input_size=input_size
     )
@@ -199,7 +199,7 @@ def trained_run(steps: int = 300, count: int = 64, seed: int = 0) -> str:
     root = tempfile.mkdtemp(prefix="hiu_export_test_")
     atexit.register(shutil.rmtree, root, ignore_errors=True)  # 5-15 MB per test process
     hand_model = hand_model_spec(root)
-    cfg = tiny_config(hand_model)
+    cfg = export_config(hand_model)
     keras.utils.set_random_seed(seed)
     model = build_model(cfg.model)
     _fit(model, drawn_hands(TINY_SIZE, count, seed), steps, seed)

@@ -1,5 +1,3 @@
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -117,20 +115,10 @@ def test_mobile_parity(tmp_path):
     """
     import keras
 
-    from hiu_tf import presets
     from hiu_tf.model import build_model
 
-    root, size = str(tmp_path), 256
-    cfg = presets.preset("mobile")
-    cfg = dataclasses.replace(
-        cfg,
-        model=dataclasses.replace(
-            cfg.model,
-            hand_model=fixtures.hand_model_spec(root),
-            render_mask=False,
-            input_size=size,
-        ),
-    )
+    size = 256
+    cfg = fixtures.export_config(fixtures.hand_model_spec(str(tmp_path)), size, "mobile")
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model)
     # Recalibrated BN statistics: without, a model trained like this (before the task
