@@ -31,6 +31,15 @@ import numpy as np  # noqa: E402
 STARTS = ("small", "glorot")
 
 
+def output_convs(model) -> list:
+    """The task decoders' 1x1 output convs (`TaskDecoder.predict`) of a built model."""
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if layer.name == "predict" and "_decoder" in layer.path
+    ]
+
+
 def _model(preset: str, size: int, start: str, seed: int):
     import keras
 
@@ -42,9 +51,8 @@ def _model(preset: str, size: int, start: str, seed: int):
     model = build_model(cfg.model)
     if start == "glorot":
         init = keras.initializers.GlorotUniform(seed=seed)
-        for layer in model._flatten_layers(include_self=False):
-            if layer.name == "predict" and "_decoder" in layer.path:
-                layer.kernel.assign(init(layer.kernel.shape))
+        for layer in output_convs(model):
+            layer.kernel.assign(init(layer.kernel.shape))
     return cfg, model
 
 

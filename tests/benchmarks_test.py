@@ -99,11 +99,7 @@ def test_bench_head_init_builds_both_starts():
     stds = {}
     for start in bench_head_init.STARTS:
         _, model = bench_head_init._model("tiny", 64, start, 0)
-        kernels = [
-            np.asarray(layer.kernel)
-            for layer in model._flatten_layers(include_self=False)
-            if layer.name == "predict" and "_decoder" in layer.path
-        ]
+        kernels = [np.asarray(layer.kernel) for layer in bench_head_init.output_convs(model)]
         assert len(kernels) == 6  # 2 stacks x (heat-maps, mask, POF)
         stds[start] = max(float(k.std()) for k in kernels)
     assert stds["small"] < 2e-3 < 0.05 < stds["glorot"], stds
