@@ -226,7 +226,7 @@ def _segment_outputs(content: bytes) -> dict[str, list[int]]:
 
 
 def _segment_latency(path: str, runs: int, warmup: int) -> dict[str, float]:
-    """1-thread latency (ms) of the stem, the trunk and the whole graph of a `.tflite` file."""
+    """1-thread latency (ms) of each of `_segment_outputs`' cut-down graphs of a `.tflite` file."""
     from ai_edge_litert.interpreter import Interpreter
 
     with open(path, "rb") as f:

@@ -155,14 +155,13 @@ def recalibrate_batch_norm(model, images: np.ndarray) -> None:
     """Sets every BatchNormalization's moving mean and variance to those of `images`.
 
     After a few hundred steps of fast training the moving averages (momentum
-    0.99) still lag the weights: in inference mode a briefly trained `mobile`
-    gave heat-maps peaking at 0.13 instead of 1.35 and empty masks, so parity
-    compared nearly flat maps. One training-mode pass with momentum 0 replaces
-    them by the statistics of `images` ("precise BN"); nothing else changes.
-    The `tiny` fixture does not need it (its inference-mode peaks were within
-    10 % of the recalibrated ones) and is not recalibrated: its int8 export
-    came out worse after it (keypoints' median error 0.8 -> 2.0 px, mesh 16 ->
-    43 px), a sign of how much int8 depends on the BN-folded scales.
+    0.99) still lag the weights. One training-mode pass with momentum 0
+    replaces them by the statistics of `images` ("precise BN"); nothing else
+    changes. Measured before the task decoders' output convs started near zero
+    (on models that did not yet localise keypoints): a briefly trained `mobile`
+    gave inference-mode heat-maps peaking at 0.13 instead of 1.35 and empty
+    masks; `tiny`'s inference-mode peaks were within 10 % of the recalibrated
+    ones, and it is not recalibrated. Not remeasured since.
     """
     import keras
 
