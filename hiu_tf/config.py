@@ -24,6 +24,7 @@ import math
 import os
 import types
 import typing
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import yaml
@@ -642,6 +643,42 @@ def save_config(cfg: ExperimentConfig, path: str | os.PathLike, header: str = ""
         f.write(text)
 
 
+def parse_assignments(
+    items: Sequence[str],
+    form: str = "key=value",
+    what: str = "an option",
+    valid_key: Callable[[str], bool] | None = None,
+) -> list[tuple[str, Any]]:
+    """`["key=value", ...]` -> `[(key, value), ...]`, each value parsed as YAML.
+
+    The one parser of the command line's KEY=VALUE options (`--set`, `--synth`):
+    keys are stripped, values read as YAML (numbers, true/false, null, [lists],
+    {mappings}); an empty value is the empty string.
+
+    Args:
+        items: the options as given.
+        form: how an option must look, for the error message ("section.field=value").
+        what: what an option is, for the error message ("an override", "--synth").
+        valid_key: a further check of the key's form (not of its name).
+
+    Raises:
+        ConfigError: an item without "=", with an empty key or one that fails
+            `valid_key`, or a value that is not YAML.
+    """
+    out = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or (valid_key is not None and not valid_key(key)):
+            raise ConfigError(f"{what} must look like {form}. Received: {item!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"cannot parse the value of {key!r} as YAML: {text!r}") from e
+        out.append((key, value))
+    return out
+
+
 def apply_overrides(
     cfg: ExperimentConfig, overrides: list[str] | tuple[str, ...]
 ) -> ExperimentConfig:
@@ -654,20 +691,18 @@ def apply_overrides(
             invalid value.
     """
     data: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError(f"an override must look like section.field=value. Received: {item!r}")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as e:
-            raise ConfigError(f"cannot parse the value of {key!r} as YAML: {text!r}") from e
+    assignments = parse_assignments(
+        overrides,
+        "section.field=value",
+        "an override",
+        lambda key: all(part for part in key.split(".")),
+    )
+    for key, value in assignments:
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r} conflicts with an earlier one")
+                raise ConfigError(f"override {key}={value!r} conflicts with an earlier one")
         node[parts[-1]] = value
     return config_from_dict(data, cfg)

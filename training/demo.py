@@ -187,23 +187,21 @@ def synth_options(items: Sequence[str]) -> dict[str, Any]:
     """`("key=value", ...)` -> a dict of `SynthConfig` fields (values parsed as YAML).
 
     Raises:
-        DemoError: an item without "=", an unknown field or a bad value.
+        ConfigError: an item without "=" or a value that is not YAML
+            (`hiu_tf.config.parse_assignments`).
+        DemoError: an unknown field or a bad value.
     """
-    import yaml
-
+    from hiu_tf.config import parse_assignments
     from hiu_tf.data.sources.synthetic import SynthConfig, SynthError
 
     fields = {f.name for f in dataclasses.fields(SynthConfig)} - {"image_size", "chunk_size"}
+    form = f"KEY=VALUE with KEY one of {', '.join(sorted(fields))}"
     out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
-            raise DemoError(
-                f"--synth takes KEY=VALUE with KEY one of {', '.join(sorted(fields))}. "
-                f"Received: --synth {item!r}"
-            )
-        out[key] = yaml.safe_load(value)
+    for key, value in parse_assignments(items, form, "--synth"):
+        key = key.replace("-", "_")
+        if key not in fields:
+            raise DemoError(f"--synth must look like {form}. Received: --synth {key}={value!r}")
+        out[key] = value
     try:
         SynthConfig(**out)
     except SynthError as e:

@@ -12,8 +12,6 @@ import os
 import sys
 import time
 
-import yaml
-
 from hiu_tf.errors import UserError
 
 _SOURCES = ("freihand", "rhd", "stb", "panoptic", "coco_hand", "folder")
@@ -60,13 +58,10 @@ class Progress:
 
 
 def _parse_sets(values: list[str]) -> dict:
-    out = {}
-    for item in values or []:
-        if "=" not in item:
-            raise UserError(f"--set takes key=value. Received: {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return out
+    from hiu_tf.config import parse_assignments
+
+    pairs = parse_assignments(values or [], "key=value", "--set")
+    return {key.replace("-", "_"): value for key, value in pairs}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

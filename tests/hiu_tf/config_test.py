@@ -129,3 +129,36 @@ def test_sections_validate_on_construction_and_are_frozen():
 def test_resolved_sizes():
     cfg = apply_overrides(ExperimentConfig(), ["model.input_size=128"])
     assert (cfg.input_size, cfg.heatmap_size, cfg.data.input_size) == (128, 32, None)
+
+
+def test_parse_assignments_is_the_one_key_value_parser():
+    from hiu_tf.config import parse_assignments
+
+    pairs = parse_assignments([" a = 3", "b=[x, 2]", "c=", "d=null", "e=a=b"])
+    assert pairs == [("a", 3), ("b", ["x", 2]), ("c", ""), ("d", None), ("e", "a=b")]
+    for bad in ["a", "=3", " =3"]:
+        with pytest.raises(ConfigError, match=r"--x must look like K=V\. Received: "):
+            parse_assignments([bad], "K=V", "--x")
+    with pytest.raises(ConfigError, match="must look like"):
+        parse_assignments(["a.b=1"], valid_key=lambda key: "." not in key)
+    with pytest.raises(ConfigError, match="cannot parse the value of 'a' as YAML"):
+        parse_assignments(["a=[1, 2"])
+
+
+def test_key_value_options_of_the_data_cli_and_the_demo():
+    from hiu_tf.cli.data import _parse_sets
+    from training.demo import DemoError, synth_options
+
+    assert _parse_sets(["min-visible=5", "root_joint=palm"]) == {
+        "min_visible": 5,
+        "root_joint": "palm",
+    }
+    with pytest.raises(ConfigError, match="--set must look like key=value"):
+        _parse_sets(["min_visible"])
+    assert synth_options(["occluder-rate=0.5"]) == {"occluder_rate": 0.5}
+    with pytest.raises(DemoError, match="--synth must look like KEY=VALUE with KEY one of"):
+        synth_options(["nope=1"])
+    with pytest.raises(ConfigError, match="--synth must look like KEY=VALUE"):
+        synth_options(["occluder_rate"])
+    with pytest.raises(ConfigError, match="cannot parse"):
+        synth_options(["occluder_rate=[0.5"])
