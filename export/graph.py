@@ -9,8 +9,9 @@ and returns (all float32; pixels in the S x S input crop, with the pixel
 convention of `hiu_tf.model`: pixel (i, j) covers [j, j + 1) x [i, i + 1)):
 
     keypoints_px        [B, 21, 2]  (x, y) read off the last stack's heat-maps
-                                    (`ModelConfig.heatmap_decoder`: the peak refined by
-                                    a Gaussian fit, or Eq. 1), canonical keypoint order
+                                    (`ModelConfig.heatmap_decoder`: DARK's blurred peak
+                                    refined by a 2D Gaussian fit, or Eq. 1), canonical
+                                    keypoint order
     keypoints_score     [B, 21]     the peak value of each heat-map (trained
                                     heat-maps peak near 1 where the keypoint is seen)
     mask                [B, S, S]   hand probability at *input* resolution: the last

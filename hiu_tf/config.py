@@ -35,7 +35,7 @@ TASKS = ("heatmap", "mask", "pof")
 NUM_STACKS_CHOICES = (1, 2, 4, 8)
 ROTATIONS = ("axis_angle", "6d")
 FOCAL_MODES = ("fixed", "predicted")
-HEATMAP_DECODERS = ("peak", "mean")  # hiu_tf.layers.soft_argmax
+HEATMAP_DECODERS = ("dark", "peak", "mean")  # hiu_tf.layers.soft_argmax
 NORMS = ("batch", "group")
 BLOCK_TYPES = ("basic", "bottleneck", "inverted")
 ACTIVATIONS = ("relu", "relu6", "swish", "gelu")
@@ -178,9 +178,14 @@ class ModelConfig(_Section):
             With a single task there is nothing to fuse: its features pass unchanged.
         tam_reduction: reduction ratio r of the TAM's hidden FC layer (N*C/r units).
         heatmap_decoder: how `keypoints_px_heatmap` is read off the last stack's
-            heat-maps: "peak" (the arg max refined by a Gaussian fit to the peak) or
-            "mean" (the paper's Eq. 1 over the whole map, pulled towards the map
-            centre by broad or noisy maps); see `hiu_tf.layers.soft_argmax`.
+            heat-maps: "dark" (DARK's decoding: a Gaussian blur of `decoder_sigma`,
+            then the arg max refined by a 2D Gaussian fit; robust to broad peaks and
+            to an int8 trunk's errors), "peak" (the arg max refined by a Gaussian fit
+            along x and y, without the blur) or "mean" (the paper's Eq. 1 over the
+            whole map, pulled towards the map centre by broad or noisy maps); see
+            `hiu_tf.layers.soft_argmax`.
+        decoder_sigma: "dark": standard deviation of the blur, heat-map pixels (>= 0;
+            DARK uses the training heat-maps' `data.heatmap_sigma`).
         mesh_head: build the regressor head, MANO, the camera and the renderer.
         head_width: channels of the regressor head's convolutions and hidden FC layer.
         head_downsamples: stride-2 convolutions of the regressor head before pooling.
@@ -219,7 +224,8 @@ class ModelConfig(_Section):
     tasks: tuple[str, ...] = TASKS
     use_tam: bool = True
     tam_reduction: int = 4
-    heatmap_decoder: str = "peak"
+    heatmap_decoder: str = "dark"
+    decoder_sigma: float = 2.0
     mesh_head: bool = True
     head_width: int = 128
     head_downsamples: int = 3
@@ -293,6 +299,7 @@ class ModelConfig(_Section):
             )
         _one_of(s, "rotation", self.rotation, ROTATIONS)
         _one_of(s, "heatmap_decoder", self.heatmap_decoder, HEATMAP_DECODERS)
+        _positive(s, "decoder_sigma", self.decoder_sigma, allow_zero=True)
         _one_of(s, "focal_mode", self.focal_mode, FOCAL_MODES)
         for name in ("focal_length_norm", "hand_size_m", "render_sigma"):
             _positive(s, name, getattr(self, name))

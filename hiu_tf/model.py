@@ -19,8 +19,8 @@ stacks are numbered from 1 as in the paper; N = num_stacks). All float32.
     stack{i}_pof          [B, h, h, 60]  POF, channels 3b..3b+2 = bone b of
                                          `hiu_tf.keypoints.BONES`: (x, y) of the 2D
                                          direction, z of the 3D direction     ("pof" task)
-    keypoints_px_heatmap  [B, 21, 2]     keypoints read off stack{N}_heatmaps (the arg max
-                                         refined by a Gaussian fit, or the paper's Eq. 1:
+    keypoints_px_heatmap  [B, 21, 2]     keypoints read off stack{N}_heatmaps (DARK: blur,
+                                         arg max, 2D Gaussian fit; or the paper's Eq. 1:
                                          `ModelConfig.heatmap_decoder`), (x, y) in
                                          input-crop pixels                 ("heatmap" task)
 
@@ -214,7 +214,11 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             # Heat-map pixel j covers input [4j, 4j + 4): its centre is at 4j + 2 in the
             # continuous pixel coordinates of the module docstring (targets.py agrees).
             self.soft_argmax = SoftArgmax(
-                scale=STRIDE, offset=STRIDE / 2, mode=cfg.heatmap_decoder, name="soft_argmax"
+                scale=STRIDE,
+                offset=STRIDE / 2,
+                mode=cfg.heatmap_decoder,
+                sigma=cfg.decoder_sigma,
+                name="soft_argmax",
             )
         self.mano = self.head = None
         if cfg.mesh_head:

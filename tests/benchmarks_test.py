@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
 
+import bench_decoders  # noqa: E402
 import bench_head_init  # noqa: E402
 import bench_infer  # noqa: E402
 import bench_tflite_layers  # noqa: E402
@@ -103,3 +104,26 @@ def test_bench_head_init_builds_both_starts():
         assert len(kernels) == 6  # 2 stacks x (heat-maps, mask, POF)
         stds[start] = max(float(k.std()) for k in kernels)
     assert stds["small"] < 2e-3 < 0.05 < stds["glorot"], stds
+
+
+def test_bench_decoders_reads_the_heatmaps_that_the_int8_file_decodes():
+    """The cut-down int8 file gives the heat-maps that the whole file decodes: the
+    model's decoder on them gives the file's own keypoints."""
+    import numpy as np
+
+    from export.tflite import TFLiteRunner
+    from tests.export import fixtures
+
+    config, _ = fixtures.loaded_run()
+    path = fixtures.tflite_file("int8")
+    images = fixtures.hand_images(3).astype(np.float32)
+    maps = bench_decoders.int8_heatmaps(path, images)
+    size = config.model.heatmap_size
+    assert maps.shape == (3, size, size, 21) and maps.dtype == np.float32
+    name = f"dark sigma {config.model.decoder_sigma:g}"
+    table = bench_decoders.decoders([config.model.decoder_sigma])
+    assert list(table) == ["peak", name, "mean"]
+    np.testing.assert_allclose(
+        np.asarray(table[name](maps)), TFLiteRunner(path)(images)["keypoints_px"], atol=1e-3
+    )
+

@@ -36,7 +36,7 @@ recorded in `results.json`, so a repeated command uses the same steps.
 
 Columns (`COLUMNS`): 2D Pose = AUC of the 2D PCK (0-19 px of the 64 px crop) of
 the keypoints read off the heat-maps (`ModelConfig.heatmap_decoder`,
-"peak" by default); 2D Pose† = the same for the projected mesh joints;
+"dark" by default); 2D Pose† = the same for the projected mesh joints;
 Hand Mask = mean IoU of the backbone's mask; 3D Pose = 3D PCK AUC 20-50 mm
 (hand3d protocol) of the mesh joints. The paper's "Hand Mask†" and "Hand Mesh"
 need the rendered mask's IoU and ground-truth vertices, which the evaluation

@@ -33,11 +33,14 @@ Needs no MANO file and no dataset: everything uses the project's open hand model
    `index.html`, that links them relatively.
 
 What minutes on a CPU buy (measured with the defaults on 2 cores shared with
-other jobs, load about 2.3: 6,000 steps of batch 8 in the 8-minute budget,
-8 min 23 s in all): the masks are learnt well (held-out mean IoU 0.24 -> 0.64)
-and the heat-map keypoints clearly (PCK@8px of the 64 px crop 0.04 -> 0.31,
-AUC 0-19 px 0.08 -> 0.36); the mesh, regressed from the fused features, learns
-more slowly (projected PCK@8px 0.16 -> 0.25, MPJPE 147 -> 103 mm). Measured
+other jobs, load about 2.1: 6,100 steps of batch 8 in the 8-minute budget,
+8 min 26 s in all): the masks are learnt well (held-out mean IoU 0.24 -> 0.60)
+and the heat-map keypoints clearly (PCK@8px of the 64 px crop 0.04 -> 0.28,
+AUC 0-19 px 0.07 -> 0.38); the mesh, regressed from the fused features, learns
+more slowly (projected PCK@8px 0.16 -> 0.25, MPJPE 147 -> 107 mm). On the
+same trained heat-maps the default decoder ("dark") gives a 2D PCK AUC (0-30
+px) of 0.566 and a mean error of 13.5 px against 0.530 and 14.9 px for "peak",
+the default before 2026-11-26. Measured
 choices behind `training/configs/demo.yaml`: 64 px input (16 x 16 maps; 96 px
 costs 2.25x per step), batch 8 (as good per step as 16 and nearly twice the
 steps per minute), peak learning rate 3e-3 (1e-3 and 1e-2 were no better),
@@ -45,10 +48,11 @@ heat-map loss weight 10, no silhouette renderer (about 75 % of a CPU step; the
 mesh is still supervised by its 3D bones and its 2D projection). The
 generator options `DEMO_SYNTH` (larger, less curled, unoccluded hands) make
 keypoints far enough apart on 16 x 16 maps to be learnt in minutes. Keypoints
-are read off the heat-maps by their peak (`ModelConfig.heatmap_decoder`): the
-paper's Eq. 1 over the whole map is pulled towards the map centre while the
-maps are still broad, which hid most of this learning (PCK@8px 0.14 -> 0.21
-with Eq. 1 on the same heat-maps of an earlier run).
+are read off the heat-maps by their peak (`ModelConfig.heatmap_decoder`: DARK's
+blurred arg max refined by a 2D Gaussian fit): the paper's Eq. 1 over the whole
+map is pulled towards the map centre while the maps are still broad, which hid
+most of this learning (PCK@8px 0.14 -> 0.21 with Eq. 1 on the same heat-maps of
+an earlier run).
 
 Report folder (`out`):
 

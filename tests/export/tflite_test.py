@@ -9,7 +9,7 @@ from tests.export import fixtures
 LIMITS = {  # quant: (keypoints px, mask IoU)
     "none": (1.0, 0.98),
     "fp16": (1.0, 0.98),
-    "dynamic": (3.0, 0.95),  # the median keypoint (no goal set; see the test)
+    "dynamic": (3.0, 0.95),  # no goal set: int8's
 }
 
 
@@ -38,11 +38,10 @@ def test_float_and_dynamic_parity(quant):
     images = fixtures.hand_images().astype(np.float32)
     errors, got, ref = _parity(fixtures.tflite_file(quant), model, images)
     px, iou = LIMITS[quant]
-    # Dynamic-range int8 moves the arg max of a few broad heat-map peaks by a map pixel
-    # (measured: median 0.03 px, largest 5.5 px, mesh 1.8 px): its median and its mesh
-    # are checked.
-    key = "keypoints_px_median" if quant == "dynamic" else "keypoints_px"
-    assert errors[key] <= px, errors
+    # Measured: dynamic keypoints within 0.1 px, mesh 1.8 px. (With the "peak" decoder,
+    # the default until 2026-11-26, dynamic moved the arg max of a broad peak by a map
+    # pixel: largest 5.5 px.)
+    assert errors["keypoints_px"] <= px, errors
     assert errors["keypoints_px_mesh"] <= px, errors
     assert errors["mask_iou_min"] >= iou, errors
     assert set(got) == set(ref)
@@ -68,10 +67,11 @@ def test_int8_parity():
     """int8 trunk + float tail vs Keras (see docs/export.md), calibrated on 128 drawn hands.
 
     The acceptance's goal: every keypoint within 3 px, mask IoU >= 0.95. Measured on
-    the 6 test images: largest keypoint error 2.0 px (median 0.1 px), mask IoU >=
-    0.98, mesh keypoints within 4.3 px. (Before the task decoders' output convs
-    started near zero, this fixture did not localise keypoints at all, and int8 was
-    off by up to 35 px: arg maxes of noise-like maps follow any rounding.)
+    the 6 test images: largest keypoint error 0.36 px (median 0.08 px; 2.0 px with
+    the "peak" decoder, the default until 2026-11-26), mask IoU >= 0.98, mesh
+    keypoints within 4.3 px. (Before the task decoders' output convs started near
+    zero, this fixture did not localise keypoints at all, and int8 was off by up to
+    35 px: arg maxes of noise-like maps follow any rounding.)
     """
     _, model = fixtures.loaded_run()
     images = fixtures.hand_images().astype(np.float32)
@@ -90,8 +90,9 @@ def test_fixture_localises_keypoints():
     truth = np.stack([x["keypoints_px"] for x in unseen])
     distance = np.linalg.norm(out["keypoints_px"] - truth, axis=-1)
     ious = [fixtures.mask_iou(m, x["mask"]) for m, x in zip(out["mask"], unseen, strict=True)]
-    # Measured: median 1.9 px on 64 px crops, mask IoU 0.78 (benchmarks/bench_head_init.py:
-    # 13-15 px and 0.46-0.53 when the decoders' output convs started from Keras' default).
+    # Measured: median 1.7 px on 64 px crops (1.9 px with the "peak" decoder), mask IoU
+    # 0.78 (benchmarks/bench_head_init.py: 13-15 px and 0.46-0.53 when the decoders'
+    # output convs started from Keras' default).
     assert np.median(distance) <= 4.0, np.median(distance)
     assert np.mean(ious) >= 0.7, ious
 
@@ -110,8 +111,9 @@ def test_mobile_parity(tmp_path):
     """The `mobile` preset at 256 x 256 (the acceptance's size), trained 300 steps.
 
     Measured (4 unseen images): see the asserts and docs/export.md. int8 meets the
-    mask goal (IoU >= 0.95) and nearly the keypoint goal: a few keypoints on broad
-    peaks move by one or two heat-map pixels (4-10 px).
+    goal: every keypoint within 3 px, mask IoU >= 0.95. (With the "peak" decoder, the
+    default until 2026-11-26, 4 of the 84 keypoints, on broad peaks, moved by one or
+    two heat-map pixels, up to 9.7 px: `benchmarks/bench_decoders.py`.)
     """
     import keras
 
@@ -149,7 +151,7 @@ def test_mobile_parity(tmp_path):
     for quant in ("dynamic", "int8"):
         assert measured[quant]["mask_iou_min"] >= 0.95, measured
         assert measured[quant]["keypoints_px_median"] <= 1.0, measured
-        assert np.mean(distances[quant] <= 3.0) >= 0.9, measured
+        assert measured[quant]["keypoints_px"] <= 3.0, measured  # the goal, every keypoint
     # Mesh keypoints: no goal set; the fixture's random regressor weights (std 1) amplify
     # any change of the features. Guards at the measured values.
     assert measured["dynamic"]["keypoints_px_mesh"] <= 50.0, measured

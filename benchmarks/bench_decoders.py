@@ -1,0 +1,162 @@
+"""Heat-map decoders side by side: accuracy, and agreement between Keras and an int8 trunk.
+
+    python benchmarks/bench_decoders.py [--preset mobile] [--size 256] [--steps 300]
+        [--seeds 0 1] [--sigmas 1.5 2 2.5 3]
+
+For each seed, trains the preset the way the export tests' fixture does
+(`tests/export/fixtures._fit`: 300 Adam steps on 64 drawn 2D hands, then BN
+statistics from those images), exports it to an int8 TFLite file (calibrated
+on 128 other drawn hands) and reads the last stack's heat-maps of 32 unseen
+drawn hands twice: from Keras, and from the int8 file cut after the heat-map
+output conv (the float heat-maps that the exported graph decodes). Each
+decoder of `hiu_tf.layers.soft_argmax` then reads keypoints off both:
+
+* "peak": the arg max refined by a Gaussian fit along x and y (the default
+  until 2026-11-26);
+* "dark" at each `--sigmas` blur: DARK's decoding (the default, sigma 2);
+* "mean": the paper's Eq. 1.
+
+Columns: the keypoints from the int8 heat-maps against those from Keras'
+(median, share within 3 px, largest; the export's parity goal is 3 px), and
+Keras' keypoints against the drawn ones (median, mean): robustness and
+accuracy on the same heat-maps, in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+
+def int8_heatmaps(path: str, images: np.ndarray) -> np.ndarray:
+    """The float heat-maps `[N, h, h, 21]` of an int8 export (the graph cut after the
+    last stack's heat-map output conv), one image at a time."""
+    from ai_edge_litert.tools import flatbuffer_utils
+    from bench_infer import _cut_interpreter
+
+    from export import tflite
+
+    with open(path, "rb") as f:
+        content = f.read()
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    sg = model.subgraphs[0]
+    # The output conv of the heat-map decoder, kept float32 (`tflite._HEATMAP_OUTPUT`).
+    found = [
+        op.outputs[0]
+        for op in sg.operators
+        if tflite._HEATMAP_OUTPUT.search(sg.tensors[op.outputs[0]].name.decode())
+        and sg.tensors[op.outputs[0]].type == 0  # float32
+    ]
+    if not found:
+        raise RuntimeError(f"no float heat-map output conv in {path}")
+    interpreter = _cut_interpreter(content, found[-1:])
+    source = interpreter.get_input_details()[0]["index"]
+    target = interpreter.get_output_details()[0]["index"]
+    maps = []
+    for image in images:
+        interpreter.set_tensor(source, image[None].astype(np.float32))
+        interpreter.invoke()
+        maps.append(interpreter.get_tensor(target)[0])
+    return np.stack(maps)
+
+
+def decoders(sigmas) -> dict:
+    """name -> function of `[N, h, h, K]` heat-maps giving `[N, K, 2]` input pixels."""
+    from hiu_tf.layers import soft_argmax
+    from hiu_tf.model import STRIDE
+
+    scale, offset = STRIDE, STRIDE / 2
+    table = {"peak": lambda maps: soft_argmax.peak_2d(maps, scale, offset)}
+    for sigma in sigmas:
+        table[f"dark sigma {sigma:g}"] = lambda maps, s=sigma: soft_argmax.dark_2d(
+            maps, scale, offset, s
+        )
+    table["mean"] = lambda maps: soft_argmax.soft_argmax_2d(maps, scale, offset)
+    return table
+
+
+def measure(preset: str, size: int, steps: int, seed: int, sigmas, tmp: str) -> dict:
+    """One trained model: for each decoder, (int8 vs Keras: median, within 3 px, max;
+    Keras vs drawn: median, mean), pixels."""
+    import keras
+
+    from export import tflite
+    from hiu_tf.model import build_model
+    from tests.export import fixtures
+
+    cfg = fixtures.export_config(fixtures.hand_model_spec(""), size, preset)
+    keras.utils.set_random_seed(seed)
+    model = build_model(cfg.model)
+    fixtures._fit(model, fixtures.drawn_hands(size, 64, seed), steps, seed, recalibrate=True)
+    unseen = fixtures.drawn_hands(size, 32, 100 + seed)
+    images = np.stack([x["image"] for x in unseen]).astype(np.float32)
+    truth = np.stack([x["keypoints_px"] for x in unseen])
+    stacks, _ = model.backbone(images / 255.0, training=False)
+    keras_maps = np.asarray(stacks[-1]["heatmaps"], np.float32)
+    rep = np.stack([x["image"] for x in fixtures.drawn_hands(size, 128, 7)]).astype(np.float32)
+    path = os.path.join(tmp, f"{preset}_{seed}_int8.tflite")
+    tflite.export_tflite(cfg, model, path, "int8", representative=rep)
+    int8_maps = int8_heatmaps(path, images)
+    rows = {}
+    for name, decode in decoders(sigmas).items():
+        ref = np.asarray(decode(keras_maps))
+        got = np.asarray(decode(int8_maps))
+        d = np.linalg.norm(got - ref, axis=-1)
+        e = np.linalg.norm(ref - truth, axis=-1)
+        rows[name] = (
+            float(np.median(d)),
+            float(np.mean(d <= 3.0)),
+            float(d.max()),
+            float(np.median(e)),
+            float(e.mean()),
+        )
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="mobile")
+    parser.add_argument("--size", type=int, default=256, help="input size (pixels)")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--sigmas", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0], help="DARK blurs"
+    )
+    args = parser.parse_args(argv)
+    if any(not s >= 0 for s in args.sigmas):
+        parser.error(f"--sigmas must be >= 0. Received: {args.sigmas}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_decoders_") as tmp:
+        for seed in args.seeds:
+            print(
+                f"training {args.preset} @{args.size}, seed {seed} ...", file=sys.stderr, flush=True
+            )
+            results.append(
+                (seed, measure(args.preset, args.size, args.steps, seed, args.sigmas, tmp))
+            )
+    print(
+        f"\n{args.preset} at {args.size}x{args.size}, {args.steps} steps on 64 drawn hands; "
+        "32 unseen ones (672 keypoints per seed)"
+    )
+    print(
+        "| seed | decoder | int8 vs Keras: median / within 3 px / max (px) "
+        "| Keras vs drawn: median / mean (px) |"
+    )
+    print("|---|---|---|---|")
+    for seed, rows in results:
+        for name, (median, within, worst, t_median, t_mean) in rows.items():
+            print(
+                f"| {seed} | {name} | {median:.2f} / {within:.1%} / {worst:.1f} "
+                f"| {t_median:.2f} / {t_mean:.2f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
