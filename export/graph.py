@@ -38,8 +38,9 @@ regressor head's parameters remain; this needs a pose that is not expressed
 through the hand model's PCA basis or mean pose (`use_pca=False`,
 `flat_hand_mean=True`, the defaults).
 
-Structure (for selective quantisation): the convolutional trunk (stem and MTL
-blocks) runs under the name scope `trunk`, everything after it (regressor head,
+Structure (for selective quantisation): the convolutional trunk (stem, MTL
+blocks, and the regressor head's convolutions and pooling) runs under the name
+scope `trunk`, everything after it (the regressor head's FC layers,
 soft-argmax, heat-map peaks, mask upsampling, MANO, projection) under
 `FLOAT_TAIL_SCOPE`; `export.tflite` keeps every op outside `trunk` (the tail and
 the ops producing the outputs) in float32 when it quantises to int8.
@@ -111,9 +112,17 @@ def check_exportable(model, mesh: bool = True) -> None:
 
 
 def _trunk(model, images01):
-    """Stem and MTL blocks (`HIUModel.backbone`): the last stack's maps and features."""
+    """Stem and MTL blocks (`HIUModel.backbone`): the last stack's maps, and its fused
+    features through the regressor head's convolutions (`RegressorHead.encode`)."""
     cfg = model.model_config
     stacks, features = model.backbone(images01, training=False)
+    if cfg.mesh_head:
+        # The regressor head's convolutions and pooling run with the trunk: int8 in an
+        # int8 export. Kept float they were ~0.5 ms of `mobile`'s float tail at 224 x 224
+        # (dequantising the fused 56 x 56 features, then three float 3 x 3 convolutions;
+        # LiteRT, one x86 thread); only the FC layers and the maths after them are float.
+        with tf.name_scope("regressor_head"):
+            features = model.head.encode(features, training=False)
     maps = {}
     if "heatmap" in cfg.tasks:
         maps["heatmaps"] = tf.cast(stacks[-1]["heatmaps"], tf.float32)  # [B, h, h, 21]
@@ -123,11 +132,13 @@ def _trunk(model, images01):
 
 
 def _params_only(model, features) -> dict[str, tf.Tensor]:
-    """Head -> pose, shape and camera, without the hand model (see `check_exportable`)."""
+    """Encoded features (`_trunk`) -> the head's FC layers -> pose, shape and camera,
+    without the hand model (see `check_exportable`)."""
     from mano_tf import rotations
 
     cfg = model.model_config
-    params = model.head(features, training=False)
+    with tf.name_scope(model.head.name):
+        params = model.head.regress(features)
     joint_params = params["joint_params"]
     if cfg.rotation == "6d":
         joint_rotmat = rotations.rotation_6d_to_matrix(tf.reshape(joint_params, (-1, 15, 6)))
@@ -166,10 +177,14 @@ def forward(model, images, mesh: bool = True) -> dict[str, tf.Tensor]:
             out["keypoints_score"] = tf.reduce_max(heatmaps, axis=(1, 2))  # [B, 21]
         if "mask_logits" in maps:
             logits = tf.image.resize(maps["mask_logits"], (s, s), method="bilinear")
-            out["mask"] = tf.sigmoid(logits)[..., 0]  # [B, S, S]
+            # squeeze, not [..., 0]: TFLite runs the latter as a STRIDED_SLICE outside
+            # XNNPACK, 0.37 ms of the 0.47 ms that the mask took at 224 x 224 (LiteRT, one
+            # x86 thread); squeeze is a RESHAPE, free.
+            out["mask"] = tf.squeeze(tf.sigmoid(logits), axis=-1)  # [B, S, S]
         if cfg.mesh_head:
             if mesh:
-                mesh_out = model.mesh_outputs(features, training=False)  # no renderer
+                # no renderer
+                mesh_out = model.mesh_outputs(features, training=False, encoded=True)
                 for key in PARAM_KEYS + ("vertices", "joints_cam"):
                     out[key] = tf.cast(mesh_out[key], tf.float32)
                 out["keypoints_px_mesh"] = tf.cast(mesh_out["keypoints_px"], tf.float32)

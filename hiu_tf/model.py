@@ -309,21 +309,33 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
         return outputs
 
     def mesh_outputs(
-        self, features, prefix: str = "", render: bool = False, training=None
+        self,
+        features,
+        prefix: str = "",
+        render: bool = False,
+        training=None,
+        encoded: bool = False,
     ) -> dict[str, Any]:
         """Head -> MANO -> camera (-> renderer) for one stack's fused features.
 
         Args:
-            features: `[B, h, h, C]` fused features (`backbone`).
+            features: `[B, h, h, C]` fused features (`backbone`), or with `encoded`
+                their `self.head.encode(...)`.
             prefix: prepended to the output keys (`"stack{i}_"` for intermediate stacks).
             render: also render the silhouette (`rendered_mask`; needs `render_mask`).
             training: Keras training flag.
+            encoded: `features` went through the head's convolutions already (the export
+                runs those with the int8 trunk).
 
         Returns:
             The mesh outputs of the module docstring, keys prefixed.
         """
         cfg = self.model_config
-        params = self.head(features, training=training)
+        if encoded:
+            with keras.name_scope(self.head.name):
+                params = self.head.regress(features)
+        else:
+            params = self.head(features, training=training)
         global_rotmat = params["global_rotmat"]  # [B, 3, 3]
         joint_params = params["joint_params"]
         if cfg.rotation == "6d":

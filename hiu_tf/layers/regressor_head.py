@@ -196,11 +196,18 @@ class RegressorHead(keras.layers.Layer):
             return axis_angle_to_matrix(params)
         return rotation_6d_to_matrix(params + ops.convert_to_tensor(_IDENTITY_6D, params.dtype))
 
-    def call(self, inputs, training=None):
-        x = inputs
+    def encode(self, inputs, training=None):
+        """The convolutions and the global pooling: `[B, H, W, C]` -> `[B, width]` (`[B, C]`
+        without convolutions). `call` is `regress(encode(inputs))`; the export runs the
+        two apart, this half with the int8 trunk (`export.graph`)."""
+        x = ops.cast(inputs, self.compute_dtype)
         for conv in self.convs:
             x = conv(x, training=training)
-        raw = self.out(self.fc(self.pool(x)))  # [B, P]
+        return self.pool(x)
+
+    def regress(self, pooled):
+        """The FC layers and the parameter maths: `encode`'s output -> the dict of `call`."""
+        raw = self.out(self.fc(ops.cast(pooled, self.compute_dtype)))  # [B, P]
         i = 0
         global_params = raw[:, i : i + self.rot_dim]
         i += self.rot_dim
@@ -235,6 +242,9 @@ class RegressorHead(keras.layers.Layer):
             "translation": translation,
             "focal_px": focal,
         }
+
+    def call(self, inputs, training=None):
+        return self.regress(self.encode(inputs, training=training))
 
     def compute_output_shape(self, input_shape):
         b = input_shape[0]

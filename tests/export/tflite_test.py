@@ -58,6 +58,23 @@ def test_int8_has_an_int8_trunk_and_a_float_tail():
     # The tail: heat-map decoding, mask upsampling and sigmoid, MANO's matrix products.
     for op in ("LOGISTIC", "RESIZE_BILINEAR", "BATCH_MATMUL", "DIV"):
         assert counts[(op, "float32")] >= 1 and counts[(op, "int8")] == 0, op
+    # The full-size mask comes out of a RESHAPE (free), not a STRIDED_SLICE, which LiteRT
+    # runs outside XNNPACK (0.37 ms at 224 x 224; `export.graph.forward`).
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    mask = next(t.tensorIndex for t in model.signatureDefs[0].outputs if t.name == b"mask")
+    producer = next(op for op in model.subgraphs[0].operators if mask in op.outputs)
+    assert tflite.op_name(model, producer) == "RESHAPE"
+    # The regressor head's convolutions run with the int8 trunk (`export.graph._trunk`).
+    sg = model.subgraphs[0]
+    head = [
+        (tflite.op_name(model, op), sg.tensors[op.outputs[0]].type)
+        for op in sg.operators
+        if sg.tensors[op.outputs[0]].name.decode().startswith("trunk/regressor_head/")
+    ]
+    int8 = 9  # TensorType.INT8
+    assert [t for name, t in head if name == "CONV_2D"] == [int8, int8], head
     info = tflite.read_info(fixtures.tflite_file("int8"))
     assert info["quantization"] == "int8" and info["float_tail"] is True
     assert len(info["faces"]) > 0 and info["input_size"] == 64

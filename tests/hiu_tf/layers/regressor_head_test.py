@@ -43,6 +43,17 @@ def test_regressor_head_layer(rotation, focal_mode, pca, joint_dim):
     )
 
 
+def test_encode_then_regress_is_the_call():
+    # The export runs the two halves apart (`export.graph`: encode with the int8 trunk).
+    head = RegressorHead(width=8, downsamples=2, input_size=64, canonical_rotation=R_X90)
+    x = _features()
+    whole = head(x)
+    pooled = head.encode(x)
+    assert tuple(pooled.shape) == (2, 8)
+    for key, value in head.regress(pooled).items():
+        np.testing.assert_allclose(np.asarray(value), np.asarray(whole[key]), atol=1e-6)
+
+
 @pytest.mark.parametrize("rotation", ["6d", "axis_angle"])
 def test_step_zero_hand_is_centred_in_front_of_the_camera(rotation):
     head = RegressorHead(
