@@ -169,6 +169,9 @@ class ModelConfig(_Section):
         block_type: "basic" (two 3x3 convs), "bottleneck" (1x1, 3x3, 1x1) or "inverted"
             (MobileNetV2: 1x1 expand, 3x3 depthwise, 1x1 project).
         expansion: channel expansion of "inverted" blocks (bottleneck ratio of "bottleneck").
+        decoder_full_res: a residual block at the full-resolution (S/4) level of each
+            task decoder; false: the task features there are the upsampled coarser
+            features plus the encoder's skip (`TaskDecoder`), for phone-class models.
         norm: "batch" (BatchNormalization) or "group" (GroupNormalization).
         norm_groups: groups of GroupNormalization (must divide every normalised width).
         activation: activation after each normalisation.
@@ -218,6 +221,7 @@ class ModelConfig(_Section):
     blocks_per_level: int = 1
     block_type: str = "bottleneck"
     expansion: int = 2
+    decoder_full_res: bool = True
     norm: str = "batch"
     norm_groups: int = 8
     activation: str = "relu"

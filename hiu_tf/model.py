@@ -203,6 +203,7 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
                 blocks_per_level=cfg.blocks_per_level,
                 block_type=cfg.block_type,
                 expansion=cfg.expansion,
+                decoder_full_res=cfg.decoder_full_res,
                 has_previous=i > 0,
                 name=f"stack{i + 1}",
                 **common,

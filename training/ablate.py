@@ -15,6 +15,11 @@ Studies (`variants(study)`; the display names follow the paper, `§` = no TAM,
   (heat-map, mask, POF: `model.tasks`). The mesh head stays on in every
   variant (the paper's third task is the mesh, whose supervision never
   changes here), so every row has the projected-mesh and 3D columns.
+* `mobile` (not in the paper): the phone-class trunk (`hiu_tf.presets.mobile`'s
+  inverted residual blocks, ReLU6, separable 3x3 stem, 2 stacks) with the
+  blocks' expansion 2 or 1, and with or without the task decoders' residual
+  block at full resolution (`model.decoder_full_res`), plus one stack: what each
+  cut of the int8 latency (`benchmarks/bench_infer.py`) costs in accuracy.
 * `ssl` (Fig. 10): 0, 10, 30 and 100 % of the training samples labelled. Without
   SSL: training on the labelled subset only, self-supervised weights 0 (with
   0 % there is nothing to train on: the initial model is evaluated). With SSL
@@ -72,7 +77,7 @@ from hiu_tf.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-STUDIES = ("stacks", "tam", "tasks", "ssl")
+STUDIES = ("stacks", "tam", "tasks", "mobile", "ssl")
 ABLATE_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "ablate.yaml")
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
@@ -90,8 +95,25 @@ STUDY_OVERRIDES = {
     "stacks": (),
     "tam": (),
     "tasks": (),
+    "mobile": (  # every variant sets num_stacks, expansion and decoder_full_res
+        "model.block_type=inverted",
+        "model.activation=relu6",
+        "model.separable_stem=true",
+        "model.stem_kernel=3",
+    ),
     "ssl": ("model.render_mask=true",),
 }
+FLOPS_STUDIES = ("stacks", "tam", "mobile")  # studies whose table has a FLOPs column
+# mobile: (slug, name, stacks, expansion, decoders' full-resolution block)
+_MOBILE = (
+    ("2-stack-x2", "2-stack ×2", 2, 2, True),
+    ("2-stack-x2-nofull", "2-stack ×2 ◇", 2, 2, False),
+    ("2-stack-x1", "2-stack ×1", 2, 1, True),
+    ("2-stack-x1-nofull", "2-stack ×1 ◇", 2, 1, False),
+    ("1-stack-x2", "1-stack ×2", 1, 2, True),
+    ("1-stack-x2-nofull", "1-stack ×2 ◇", 1, 2, False),
+    ("1-stack-x1", "1-stack ×1", 1, 1, True),
+)
 # (column, summary key of training.demo.summarize, heading)
 COLUMNS = (
     ("2d", "auc_2d_heatmap", "2D Pose"),
@@ -173,6 +195,19 @@ def variants(study: str) -> list[Variant]:
                 overrides=(f"model.tasks=[{', '.join(c)}]",),
             )
             for c in combos
+        ]
+    if study == "mobile":
+        return [
+            Variant(
+                slug=slug,
+                name=name,
+                overrides=(
+                    f"model.num_stacks={stacks}",
+                    f"model.expansion={expansion}",
+                    f"model.decoder_full_res={'true' if full else 'false'}",
+                ),
+            )
+            for slug, name, stacks, expansion, full in _MOBILE
         ]
     if study == "ssl":
         out = []
@@ -364,7 +399,7 @@ def format_table(
         lead = ["Labelled", "SSL"]
     else:
         lead = ["Model"]
-    extra = ["FLOPs"] if study in ("stacks", "tam") else []
+    extra = ["FLOPs"] if study in FLOPS_STUDIES else []
     rows = []
     for v in variant_list:
         row = table.get(v.slug, {})
@@ -398,6 +433,8 @@ _TITLES = {
     "stacks": "Ablation of the cascade (paper Table 2): stacks with similar FLOPs",
     "tam": "Ablation of the TAM (paper Table 5); § = concatenation + 3x3 conv",
     "tasks": "Ablation of the MTL setup (paper Table 4): backbone task combinations",
+    "mobile": "Phone-class trunk: inverted blocks of expansion ×2 or ×1; ◇ = no residual "
+    "block at the task decoders' full resolution",
     "ssl": "Ablation of SSL (paper Fig. 10); SSL ✓ = the unlabelled rest with the "
     "self-supervised terms",
 }
@@ -682,7 +719,7 @@ def run_ablation(
             "train_seconds": seconds,
             "metrics": summarize(metrics),
         }
-        if study in ("stacks", "tam"):
+        if study in FLOPS_STUDIES:
             flops = next(
                 (
                     r.get("flops")

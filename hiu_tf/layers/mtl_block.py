@@ -53,6 +53,7 @@ class MTLBlock(keras.layers.Layer):
         blocks_per_level: residual blocks per encoder level.
         block_type, expansion, norm, norm_groups, activation: see `ResidualBlock`.
         has_previous: the block receives the previous block's fused features.
+        decoder_full_res: `TaskDecoder`'s `full_res_block`.
         **kwargs: base layer arguments.
     """
 
@@ -70,6 +71,7 @@ class MTLBlock(keras.layers.Layer):
         norm_groups: int = 8,
         activation: str = "relu",
         has_previous: bool = False,
+        decoder_full_res: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -95,6 +97,7 @@ class MTLBlock(keras.layers.Layer):
         self.norm_groups = norm_groups
         self.activation = activation
         self.has_previous = has_previous
+        self.decoder_full_res = bool(decoder_full_res)
         common = dict(
             block_type=block_type,
             expansion=expansion,
@@ -112,7 +115,13 @@ class MTLBlock(keras.layers.Layer):
             **common,
         )
         self.decoders = [
-            TaskDecoder(filters, TASK_OUTPUTS[t][1], name=f"{t}_decoder", **common)
+            TaskDecoder(
+                filters,
+                TASK_OUTPUTS[t][1],
+                full_res_block=self.decoder_full_res,
+                name=f"{t}_decoder",
+                **common,
+            )
             for t in self.tasks
         ]
         if len(self.tasks) == 1:
@@ -165,5 +174,6 @@ class MTLBlock(keras.layers.Layer):
             norm_groups=self.norm_groups,
             activation=self.activation,
             has_previous=self.has_previous,
+            decoder_full_res=self.decoder_full_res,
         )
         return config

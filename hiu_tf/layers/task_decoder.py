@@ -20,8 +20,12 @@ class TaskDecoder(keras.layers.Layer):
     """Decodes the encoder's pyramid into task features and the task's prediction.
 
     From the coarsest level up: nearest 2x upsampling, addition of the encoder's
-    map at that level (a skip connection), one residual block. With a one-level
-    pyramid there is a single residual block. A linear 1x1 convolution turns the
+    map at that level (a skip connection), one residual block. With
+    `full_res_block=False` the finest (full-resolution) level has no block: its
+    task features are the upsampled coarser features plus the encoder's map, so
+    the task-specific work happens at half resolution and below (the full-resolution
+    blocks are most of a phone-class model's int8 latency). With a one-level
+    pyramid there is a single residual block either way. A linear 1x1 convolution turns the
     task features into the prediction (in the compute dtype; `HIUModel` casts its
     outputs to float32).
 
@@ -32,6 +36,7 @@ class TaskDecoder(keras.layers.Layer):
         filters: channels of the task features (must equal the pyramid's C when L > 0).
         out_channels: channels of the prediction (21 heat-maps, 1 mask logit, 60 POF).
         block_type, expansion, norm, norm_groups, activation: see `ResidualBlock`.
+        full_res_block: a residual block at the finest level (see above).
         **kwargs: base layer arguments.
     """
 
@@ -44,6 +49,7 @@ class TaskDecoder(keras.layers.Layer):
         norm: str = "batch",
         norm_groups: int = 8,
         activation: str = "relu",
+        full_res_block: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -61,6 +67,7 @@ class TaskDecoder(keras.layers.Layer):
         self.norm = norm
         self.norm_groups = norm_groups
         self.activation = activation
+        self.full_res_block = bool(full_res_block)
         self.upsample = keras.layers.UpSampling2D(2, name="upsample", dtype=self.dtype_policy)
         self.blocks = []
         # Starts near zero (normal, std 1e-3; bias 0), as SimpleBaselines and HRNet start
@@ -85,6 +92,7 @@ class TaskDecoder(keras.layers.Layer):
                 "TaskDecoder expects every pyramid level to have `filters` channels. "
                 f"Received: filters={self.filters}, shapes={shapes}"
             )
+        first = self._first_level(len(shapes))
         self.blocks = [
             ResidualBlock(
                 self.filters,
@@ -96,22 +104,27 @@ class TaskDecoder(keras.layers.Layer):
                 name=f"block{level}",
                 dtype=self.dtype_policy,
             )
-            for level in range(max(1, len(shapes) - 1))
+            for level in range(first, max(1, len(shapes) - 1))
         ]
-        for level, block in enumerate(self.blocks):
+        for level, block in enumerate(self.blocks, start=first):
             block.build(shapes[level])
         self.predict.build(shapes[0][:3] + (self.filters,))
         self.built = True
+
+    def _first_level(self, num_levels: int) -> int:
+        """The finest pyramid level with a residual block."""
+        return 0 if self.full_res_block or num_levels == 1 else 1
 
     def call(self, inputs, training=None):
         pyramid = list(inputs)
         if len(pyramid) == 1:
             x = self.blocks[0](pyramid[0], training=training)
         else:
-            x = pyramid[-1]
+            x, first = pyramid[-1], self._first_level(len(pyramid))
             for level in reversed(range(len(pyramid) - 1)):
                 x = self.upsample(x) + pyramid[level]
-                x = self.blocks[level](x, training=training)
+                if level >= first:
+                    x = self.blocks[level - first](x, training=training)
         return x, self.predict(x)
 
     def compute_output_shape(self, input_shape):
@@ -128,5 +141,6 @@ class TaskDecoder(keras.layers.Layer):
             norm=self.norm,
             norm_groups=self.norm_groups,
             activation=self.activation,
+            full_res_block=self.full_res_block,
         )
         return config

@@ -40,6 +40,15 @@ def test_variant_lists_follow_the_paper():
     ]
     assert len(tasks) == 7 and len(set(tasks)) == 7  # every non-empty subset once
     assert all(set(t) <= set(TASKS) for t in tasks)
+    mobile = [
+        ablate.variant_config(ablate.base_config("mobile"), v, 0, [("x", 1.0)]).model
+        for v in ablate.variants("mobile")
+    ]
+    assert all(m.block_type == "inverted" and m.activation == "relu6" for m in mobile)
+    assert [(m.num_stacks, m.expansion, m.decoder_full_res) for m in mobile] == [
+        (2, 2, True), (2, 2, False), (2, 1, True), (2, 1, False),
+        (1, 2, True), (1, 2, False), (1, 1, True),
+    ]  # fmt: skip
     ssl = ablate.variants("ssl")
     assert [(v.label_fraction, v.unlabelled) for v in ssl] == [
         (f, u) for f in ablate.SSL_FRACTIONS for u in (False, True)

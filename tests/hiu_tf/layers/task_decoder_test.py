@@ -38,3 +38,32 @@ def test_prediction_starts_near_zero():
     kernel = np.asarray(layer.predict.kernel)
     assert 0.5e-3 < kernel.std() < 2e-3 and np.all(np.asarray(layer.predict.bias) == 0)
     assert np.sqrt(np.mean(prediction**2)) < 0.01 * np.sqrt(np.mean(features**2)) + 1e-6
+
+
+def test_without_full_res_block():
+    """`full_res_block=False`: the finest level is the upsampled coarser features plus
+    the skip, with no block there; the coarser levels are the same as with it."""
+    rng = np.random.default_rng(0)
+    pyramid = [rng.normal(size=(2, 16 // 2**i, 16 // 2**i, 8)).astype("float32") for i in range(3)]
+    run_layer_test(
+        TaskDecoder,
+        {"filters": 8, "out_channels": 3, "block_type": "inverted", "full_res_block": False},
+        pyramid,
+        expected_output_shape=[(2, 16, 16, 8), (2, 16, 16, 3)],
+    )
+    full = TaskDecoder(8, 3, block_type="inverted", expansion=1)
+    light = TaskDecoder(8, 3, block_type="inverted", expansion=1, full_res_block=False)
+    full(pyramid), light(pyramid)
+    assert [b.name for b in full.blocks] == ["block0", "block1"]
+    assert [b.name for b in light.blocks] == ["block1"]
+    light.blocks[0].set_weights(full.blocks[1].get_weights())
+    light.predict.set_weights(full.predict.get_weights())
+    features, prediction = (np.asarray(t) for t in light(pyramid))
+    # NumPy reference of the finest level from the shared block1 output.
+    coarse = np.asarray(full.blocks[1](np.repeat(np.repeat(pyramid[2], 2, 1), 2, 2) + pyramid[1]))
+    expected = np.repeat(np.repeat(coarse, 2, 1), 2, 2) + pyramid[0]
+    np.testing.assert_allclose(features, expected, atol=1e-5)
+    kernel, bias = (np.asarray(w) for w in full.predict.weights)
+    np.testing.assert_allclose(prediction, expected @ kernel[0, 0] + bias, atol=1e-5)
+    # A one-level pyramid keeps its block: there is nothing coarser to decode from.
+    assert len(TaskDecoder(8, 1, full_res_block=False)([pyramid[0]])[0].shape) == 4
