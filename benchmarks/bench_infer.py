@@ -4,6 +4,8 @@
     python benchmarks/bench_infer.py --quick         # mobile + MobileNetV2, 5 runs each
     python benchmarks/bench_infer.py --models mobile --runs 100
     python benchmarks/bench_infer.py --models mobile mobile:model.stem_kernel=7
+    python benchmarks/bench_infer.py --quants int8 --no-tf --rounds 3 \
+        --models mobilenetv2 mobile mobile:model.num_stacks=2   # a quick sweep
 
 A model is `mobilenetv2` or a preset, optionally with config overrides after a
 colon (`PRESET:section.field=value,section.field=value`), so that variants are
@@ -21,12 +23,28 @@ milliseconds of `--runs` calls after `--warmup` calls:
   MobileNetV2: the whole graph; calibrated on a few random images: latency
   does not depend on calibration).
 
+`--quants` and `--no-tf` narrow a run to some TFLite files (a sweep of
+variants); `--rounds N` times the TFLite files in N rounds that go through
+every model in turn, keeping each file's fastest median, so that machine noise
+hits the variants alike.
+
 `--segments` also times, for our models' fp32 and int8 files on one thread,
 the graph cut down to the ops that the stem's output needs, to the ops that
 the trunk's outputs need (the tensors that cross into the float tail), the
 whole graph, and the trunk with each part of the tail (keypoint decoding, mask
 upsampling, regressor head + MANO + projection): where the time goes, without
 LiteRT's op profiler.
+
+`--scopes` goes further for our models' int8 files (1 thread): the time of each
+part of the network (`scope_of`: stem, each stack's encoder, task decoders
+and TAM, the tail's heat-map decoding, regressor head, MANO, and the rest),
+from the graph cut after every run of consecutive ops of one part (each cut
+keeps the ops up to it, in the file's order); a part's time is the sum of the
+differences over its runs. Each cut is timed in `SCOPE_ROUNDS` rounds that
+go through all cuts in turn, keeping the fastest median, so that machine
+noise hits them alike; parts of a few hundredths of a ms are within noise
+and can come out negative. Slow for `paper-4stack` (hundreds of cuts of a
+~100 ms graph): use it with `--models mobile`.
 
 TensorFlow's thread pools are fixed when it starts, so the Keras and SavedModel
 timings run in one child process per thread count (intra- and inter-op
@@ -123,7 +141,7 @@ def _fn(model, config):
     return lambda images: graph.forward(model, images)
 
 
-def _export(name: str, folder: str, quick: bool) -> dict:
+def _export(name: str, folder: str, quick: bool, quants=QUANTS) -> dict:
     """Writes the SavedModel and the TFLite files of one model; returns their paths."""
     import keras
     import tensorflow as tf
@@ -147,7 +165,7 @@ def _export(name: str, folder: str, quick: bool) -> dict:
         for image in rep:
             yield {"images": image[None]}
 
-    for quant in QUANTS:
+    for quant in quants:
         print(f"  converting {name} {quant}", file=sys.stderr, flush=True)
         # Ours: int8 trunk, float tail. MobileNetV2 has no tail: the whole graph is int8.
         content = tflite.convert_saved_model(
@@ -225,20 +243,78 @@ def _segment_outputs(content: bytes) -> dict[str, list[int]]:
     return segments
 
 
-def _segment_latency(path: str, runs: int, warmup: int) -> dict[str, float]:
-    """1-thread latency (ms) of each of `_segment_outputs`' cut-down graphs of a `.tflite` file."""
+def _cut_interpreter(content: bytes, outputs: list[int]):
+    """A 1-thread LiteRT interpreter of `_pruned(content, outputs)`, its input set to a
+    random 0-255 image, ready to `invoke`."""
     from ai_edge_litert.interpreter import Interpreter
 
+    interpreter = Interpreter(model_content=_pruned(content, outputs), num_threads=1)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    image = (np.random.default_rng(1).random(detail["shape"]) * 255).astype(np.float32)
+    interpreter.set_tensor(detail["index"], image)
+    return interpreter
+
+
+def _segment_latency(path: str, runs: int, warmup: int) -> dict[str, float]:
+    """1-thread latency (ms) of each of `_segment_outputs`' cut-down graphs of a `.tflite` file."""
     with open(path, "rb") as f:
         content = f.read()
     out = {}
     for segment, outputs in _segment_outputs(content).items():
-        interpreter = Interpreter(model_content=_pruned(content, outputs), num_threads=1)
-        interpreter.allocate_tensors()
-        detail = interpreter.get_input_details()[0]
-        image = (np.random.default_rng(1).random(detail["shape"]) * 255).astype(np.float32)
-        interpreter.set_tensor(detail["index"], image)
-        out[segment] = median_ms(interpreter.invoke, runs, warmup)
+        out[segment] = median_ms(_cut_interpreter(content, outputs).invoke, runs, warmup)
+    return out
+
+
+SCOPE_ROUNDS = 3
+
+
+def scope_of(name: str) -> str:
+    """The part of the network that a tensor of our exported graph belongs to.
+
+    `trunk/stem...` -> "stem"; `trunk/stack2_1/pof_decoder_1/...` -> "stack2/pof_decoder";
+    `trunk/regressor_head/conv0_1/...` -> "regressor_head" (its int8 convolutions);
+    `float_tail/mano_1/...` -> "tail/mano"; other float-tail ops (rotations,
+    projection) -> "tail/other"; anything else (QUANTIZE and DEQUANTIZE at the
+    borders, the outputs' last ops) -> "io".
+    """
+    parts = [re.sub(r"_\d+$", "", p) for p in name.split(";")[0].split("/")]
+    if parts[0] == "trunk":
+        if parts[1].startswith("stack") and len(parts) > 2:
+            return "/".join(parts[1:3])
+        return parts[1] if len(parts) > 2 else "trunk/other"
+    if parts[0] == "float_tail":
+        return f"tail/{parts[1]}" if len(parts) > 2 else "tail/other"
+    return "io"
+
+
+def _scope_latency(path: str, runs: int, warmup: int) -> dict[str, float]:
+    """1-thread ms per `scope_of` part of a `.tflite` file, from prefix cuts (see the
+    module docstring), in the order the parts first appear."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    with open(path, "rb") as f:
+        content = f.read()
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    sg = model.subgraphs[0]
+    ops = sg.operators
+    scopes = [scope_of(sg.tensors[op.outputs[0]].name.decode()) for op in ops]
+    cuts = [i for i in range(1, len(ops)) if scopes[i] != scopes[i - 1]] + [len(ops)]
+    interpreters = []
+    for cut in cuts:  # each cut's outputs: what its ops produce and do not use themselves
+        produced = {t for op in ops[:cut] for t in op.outputs}
+        used = {t for op in ops[:cut] for t in op.inputs}
+        interpreters.append(_cut_interpreter(content, sorted(produced - used)))
+    times = [float("inf")] * len(cuts)
+    for _ in range(SCOPE_ROUNDS):
+        for i, interpreter in enumerate(interpreters):
+            times[i] = min(times[i], median_ms(interpreter.invoke, runs, warmup))
+    out: dict[str, float] = {}
+    start, before = 0, 0.0
+    for cut, t in zip(cuts, times, strict=True):
+        out[scopes[start]] = out.get(scopes[start], 0.0) + t - before
+        start, before = cut, t
+    out["whole"] = times[-1]
     return out
 
 
@@ -286,12 +362,34 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time the stem, the trunk and the whole graph of our fp32 and int8 files",
     )
+    parser.add_argument(
+        "--scopes",
+        action="store_true",
+        help="also time each part of our int8 files (stem, encoders, decoders, tail parts)",
+    )
+    parser.add_argument(
+        "--quants",
+        nargs="+",
+        choices=QUANTS,
+        default=list(QUANTS),
+        help="TFLite files to make and time (default: all; --segments adds none and int8)",
+    )
+    parser.add_argument(
+        "--no-tf", action="store_true", help="skip the Keras and SavedModel timings"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="interleaved rounds of the TFLite timings"
+    )
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.models = args.models or (["mobile", "mobilenetv2"] if args.quick else list(MODELS))
     args.runs = args.runs or (5 if args.quick else 50)
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    needed = {"none", "int8"} if args.segments else {"int8"} if args.scopes else set()
+    quants = [q for q in QUANTS if q in args.quants or q in needed]
     if args.tf_worker:
         _tf_worker(args)
         return 0
@@ -299,21 +397,31 @@ def main(argv: list[str] | None = None) -> int:
         sizes = {}
         results: dict[str, float] = {}
         segments: dict[str, dict[str, float]] = {}
+        scopes: dict[str, dict[str, float]] = {}
+        all_paths: dict[str, dict] = {}
         for name in args.models:
             print(f"exporting {name}", file=sys.stderr, flush=True)
-            paths = _export(name, folder, args.quick)
-            sizes[name] = {q: os.path.getsize(paths[q]) / 2**20 for q in QUANTS}
+            paths = _export(name, folder, args.quick, quants)
+            all_paths[name] = paths
+            sizes[name] = {q: os.path.getsize(paths[q]) / 2**20 for q in quants}
             if args.segments and name != "mobilenetv2":
                 for quant in ("none", "int8"):
                     segments[f"{name}/{quant}"] = _segment_latency(
                         paths[quant], args.runs, args.warmup
                     )
-            for quant in QUANTS:
-                for threads in THREADS:
-                    results[f"{name}/tflite-{quant}/{threads}"] = _tflite_latency(
-                        paths[quant], paths["size"], threads, args.runs, args.warmup
-                    )
-        for threads in THREADS:
+            if args.scopes and name != "mobilenetv2":
+                print(f"  timing the parts of {name} int8", file=sys.stderr, flush=True)
+                scopes[name] = _scope_latency(paths["int8"], args.runs, args.warmup)
+        for _ in range(args.rounds):
+            for name, paths in all_paths.items():
+                for quant in quants:
+                    for threads in THREADS:
+                        key = f"{name}/tflite-{quant}/{threads}"
+                        t = _tflite_latency(
+                            paths[quant], paths["size"], threads, args.runs, args.warmup
+                        )
+                        results[key] = min(results.get(key, t), t)
+        for threads in () if args.no_tf else THREADS:
             print(
                 f"timing Keras and SavedModel with {threads} thread(s)", file=sys.stderr, flush=True
             )
@@ -323,10 +431,12 @@ def main(argv: list[str] | None = None) -> int:
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             for key, value in json.loads(done.stdout.strip().splitlines()[-1]).items():
                 results[f"{key}/{threads}"] = value
-    print(f"\nMedian latency, ms, batch 1 ({args.runs} runs after {args.warmup} warm-up; CPU)")
-    backends = [("keras", "Keras"), ("saved_model", "SavedModel")] + [
-        (f"tflite-{q}", f"TFLite {q}") for q in QUANTS
-    ]
+    rounds = f"; TFLite: best of {args.rounds} rounds" if args.rounds > 1 else ""
+    print(
+        f"\nMedian latency, ms, batch 1 ({args.runs} runs after {args.warmup} warm-up{rounds}; CPU)"
+    )
+    backends = [] if args.no_tf else [("keras", "Keras"), ("saved_model", "SavedModel")]
+    backends += [(f"tflite-{q}", f"TFLite {q}") for q in quants]
     width = max(14, *(len(name) for name in args.models))
     header = (
         f"{'model':<{width}} {'backend':<16}"
@@ -362,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<{width}} {quant:<6}{t['stem']:>8.2f}{t['trunk']:>8.2f}"
                 f"{t['whole']:>8.2f}{t['whole'] - t['trunk']:>8.2f}{parts}"
             )
+    for name, t in scopes.items():
+        print(f"\nTFLite int8 parts of {name}, 1 thread, ms (from cuts; best of {SCOPE_ROUNDS})")
+        for scope, ms in t.items():
+            if scope != "whole":
+                print(f"  {scope:<28}{ms:>8.3f}")
+        print(f"  {'whole':<28}{t['whole']:>8.3f}")
     return 0
 
 

@@ -127,3 +127,52 @@ def test_bench_decoders_reads_the_heatmaps_that_the_int8_file_decodes():
         np.asarray(table[name](maps)), TFLiteRunner(path)(images)["keypoints_px"], atol=1e-3
     )
 
+
+def test_bench_infer_scope_names():
+    scope_of = bench_infer.scope_of
+    assert scope_of("trunk/stem_1/conv1_1/act_1/Relu6;trunk/stem_1/conv1_1/conv") == "stem"
+    name = "trunk/stack2_1/pof_decoder_1/block0_1/expand_1/act_1/Relu6"
+    assert scope_of(name) == "stack2/pof_decoder"
+    assert scope_of("trunk/stack1_1/tam_1/Softmax") == "stack1/tam"
+    assert scope_of("trunk/mul") == "trunk/other"
+    assert scope_of("trunk/regressor_head/conv0_1/act_1/Relu6;trunk/x") == "regressor_head"
+    assert scope_of("float_tail/mano_1/GatherV2_11;") == "tail/mano"
+    assert scope_of("float_tail/soft_argmax_1/ArgMax") == "tail/soft_argmax"
+    assert scope_of("float_tail/Sum") == "tail/other"
+    assert scope_of("tfl.dequantize") == scope_of("StatefulPartitionedCall:4") == "io"
+
+
+def test_bench_infer_times_the_parts_of_an_int8_file():
+    import math
+
+    from tests.export import fixtures
+
+    parts = bench_infer._scope_latency(fixtures.tflite_file("int8"), runs=1, warmup=0)
+    for scope in (
+        "stem",
+        "stack1/encoder",
+        "stack2/heatmap_decoder",
+        "stack2/tam",
+        "regressor_head",
+    ):
+        assert scope in parts, parts
+    for scope in ("tail/soft_argmax", "tail/regressor_head", "tail/mano"):
+        assert scope in parts, parts
+    assert all(math.isfinite(v) for v in parts.values())
+    # The parts are differences of the cuts' times: they add up to the whole graph's.
+    whole = parts.pop("whole")
+    assert whole > 0 and sum(parts.values()) == pytest.approx(whole, rel=1e-9)
+
+
+def test_bench_infer_sweep_of_int8_files(capsys):
+    """`--quants int8 --no-tf --rounds 2`: one TFLite file per model, no TensorFlow timings."""
+    args = ["--models", "tiny", "tiny:model.decoder_full_res=false", "--quants", "int8"]
+    assert (
+        bench_infer.main([*args, "--no-tf", "--runs", "1", "--warmup", "0", "--rounds", "2"]) == 0
+    )
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("tiny")]
+    assert len(rows) == 2 and all("TFLite int8" in row for row in rows), out
+    assert "Keras" not in out and "best of 2 rounds" in out
+    with pytest.raises(SystemExit):
+        bench_infer.main(["--models", "tiny", "--rounds", "0"])
