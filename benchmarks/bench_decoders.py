@@ -2,6 +2,7 @@
 
     python benchmarks/bench_decoders.py [--preset mobile] [--size 256] [--steps 300]
         [--seeds 0 1] [--sigmas 1.5 2 2.5 3]
+    python benchmarks/bench_decoders.py --latency [--size 224] [--sigmas 2]
 
 For each seed, trains the preset the way the export tests' fixture does
 (`tests/export/fixtures._fit`: 300 Adam steps on 64 drawn 2D hands, then BN
@@ -20,6 +21,11 @@ Columns: the keypoints from the int8 heat-maps against those from Keras'
 (median, share within 3 px, largest; the export's parity goal is 3 px), and
 Keras' keypoints against the drawn ones (median, mean): robustness and
 accuracy on the same heat-maps, in one run.
+
+`--latency` instead times each decoder alone as a float32 TFLite graph on one
+`[1, size / 4, size / 4, 21]` map (LiteRT, 1 and 2 threads; median of
+`--runs` calls, best of `LATENCY_ROUNDS` rounds that go through every decoder
+in turn): what keypoint decoding adds to an export's float tail.
 """
 
 from __future__ import annotations
@@ -82,6 +88,38 @@ def decoders(sigmas) -> dict:
     return table
 
 
+LATENCY_ROUNDS = 3
+
+
+def latency(size: int, sigmas, runs: int) -> dict:
+    """name -> (1-thread ms, 2-thread ms) of each decoder's TFLite graph (`--latency`)."""
+    import tensorflow as tf
+    from _common import median_ms
+    from ai_edge_litert.interpreter import Interpreter
+
+    from hiu_tf.model import STRIDE
+
+    h = size // STRIDE
+    maps = np.random.default_rng(0).uniform(0.0, 0.1, (1, h, h, 21)).astype(np.float32)
+    calls = {}
+    for name, decode in decoders(sigmas).items():
+        fn = tf.function(decode, input_signature=[tf.TensorSpec(maps.shape, tf.float32)])
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [fn.get_concrete_function()], fn
+        )
+        content = converter.convert()
+        for threads in (1, 2):
+            interpreter = Interpreter(model_content=content, num_threads=threads)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], maps)
+            calls[name, threads] = interpreter.invoke
+    best: dict = {}
+    for _ in range(LATENCY_ROUNDS):
+        for key, call in calls.items():
+            best[key] = min(best.get(key, float("inf")), median_ms(call, runs, warmup=20))
+    return {name: (best[name, 1], best[name, 2]) for name in decoders(sigmas)}
+
+
 def measure(preset: str, size: int, steps: int, seed: int, sigmas, tmp: str) -> dict:
     """One trained model: for each decoder, (int8 vs Keras: median, within 3 px, max;
     Keras vs drawn: median, mean), pixels."""
@@ -123,15 +161,29 @@ def measure(preset: str, size: int, steps: int, seed: int, sigmas, tmp: str) -> 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="mobile")
-    parser.add_argument("--size", type=int, default=256, help="input size (pixels)")
+    parser.add_argument("--size", type=int, help="input size, pixels (default 256; --latency: 224)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument(
         "--sigmas", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0], help="DARK blurs"
     )
+    parser.add_argument(
+        "--latency", action="store_true", help="time each decoder's TFLite graph instead"
+    )
+    parser.add_argument("--runs", type=int, default=300, help="--latency: calls per median")
     args = parser.parse_args(argv)
     if any(not s >= 0 for s in args.sigmas):
         parser.error(f"--sigmas must be >= 0. Received: {args.sigmas}")
+    if args.runs < 1:
+        parser.error(f"--runs must be >= 1. Received: {args.runs}")
+    if args.latency:
+        size = args.size or 224
+        print(f"\nDecoder latency, TFLite fp32, one {size // 4}x{size // 4}x21 map, ms")
+        print("| decoder | 1 thread | 2 threads |\n|---|---|---|")
+        for name, (one, two) in latency(size, args.sigmas, args.runs).items():
+            print(f"| {name} | {one:.3f} | {two:.3f} |")
+        return
+    args.size = args.size or 256
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_decoders_") as tmp:
         for seed in args.seeds:

@@ -128,6 +128,16 @@ def test_bench_decoders_reads_the_heatmaps_that_the_int8_file_decodes():
     )
 
 
+def test_bench_decoders_latency_times_every_decoder(capsys):
+    bench_decoders.main(["--latency", "--size", "32", "--sigmas", "2", "--runs", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| peak", "| dark sigma 2", "| mean"]
+    times = [float(x) for row in rows[1:] for x in row.strip(" |").split(" | ")[1:]]
+    assert len(times) == 6 and all(t > 0 for t in times), rows
+    with pytest.raises(SystemExit):
+        bench_decoders.main(["--latency", "--runs", "0"])
+
+
 def test_bench_infer_scope_names():
     scope_of = bench_infer.scope_of
     assert scope_of("trunk/stem_1/conv1_1/act_1/Relu6;trunk/stem_1/conv1_1/conv") == "stem"

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from hiu_tf.layers.soft_argmax import SoftArgmax, dark_2d, peak_2d, soft_argmax_2d
+from hiu_tf.layers.soft_argmax import (
+    SoftArgmax,
+    dark_2d,
+    gaussian_blur,
+    peak_2d,
+    soft_argmax_2d,
+)
 from tests.helpers import run_layer_test
 
 
@@ -173,6 +179,16 @@ def _dark_reference(maps, sigma=2.0, floor=1e-6):
                 loc = np.clip(vertex, loc - 0.5, loc + 0.5)
             out[b, k] = loc
     return out
+
+
+def test_blur_matches_the_numpy_reference():
+    # H != W and a batch of 2: the blur runs on reshaped, transposed maps.
+    maps = np.random.default_rng(7).normal(size=(2, 9, 13, 3)).astype("float32")
+    for sigma in (0.7, 2.0):
+        np.testing.assert_allclose(
+            np.asarray(gaussian_blur(maps, sigma)), _blur_reference(maps, sigma), atol=1e-5
+        )
+    assert gaussian_blur(maps, 0.0) is maps
 
 
 def test_dark_matches_the_numpy_reference_on_random_maps():
