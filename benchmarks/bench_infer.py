@@ -1,11 +1,13 @@
 """Inference latency: Keras, SavedModel and TFLite (fp32/fp16/dynamic/int8), 1 and 2 threads.
 
-    python benchmarks/bench_infer.py                 # paper-4stack, mobile, MobileNetV2
-    python benchmarks/bench_infer.py --quick         # mobile + MobileNetV2, 5 runs each
+    python benchmarks/bench_infer.py                 # paper-4stack, mobile, mobile-lite,
+                                                     # MobileNetV2
+    python benchmarks/bench_infer.py --quick         # mobile, mobile-lite, MobileNetV2,
+                                                     # 5 runs each
     python benchmarks/bench_infer.py --models mobile --runs 100
     python benchmarks/bench_infer.py --models mobile mobile:model.stem_kernel=7
     python benchmarks/bench_infer.py --quants int8 --no-tf --rounds 3 \
-        --models mobilenetv2 mobile mobile:model.num_stacks=2   # a quick sweep
+        --models mobilenetv2 mobile mobile:model.num_stacks=1   # a quick sweep
 
 A model is `mobilenetv2` or a preset, optionally with config overrides after a
 colon (`PRESET:section.field=value,section.field=value`), so that variants are
@@ -22,6 +24,10 @@ milliseconds of `--runs` calls after `--warmup` calls:
   fp32, fp16, dynamic-range int8 and int8 (ours: int8 trunk, float tail;
   MobileNetV2: the whole graph; calibrated on a few random images: latency
   does not depend on calibration).
+
+With MobileNetV2 in the run, each time also comes as a ratio to MobileNetV2's
+(same backend and thread count), and a last line per model says on which
+thread counts the goal of issue 7 is met: int8 no slower than MobileNetV2 int8.
 
 `--quants` and `--no-tf` narrow a run to some TFLite files (a sweep of
 variants); `--rounds N` times the TFLite files in N rounds that go through
@@ -67,7 +73,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from _common import median_ms  # noqa: E402
 
-MODELS = ("paper-4stack", "mobile", "mobilenetv2")
+REFERENCE = "mobilenetv2"  # the phone-class reference
+MODELS = ("paper-4stack", "mobile", "mobile-lite", REFERENCE)
 QUANTS = ("none", "fp16", "dynamic", "int8")
 THREADS = (1, 2)
 
@@ -99,7 +106,7 @@ def _model_spec(text: str) -> str:
     """Checks `mobilenetv2` or `PRESET[:section.field=value,...]` (argparse type)."""
     from hiu_tf.config import ConfigError
 
-    if text == "mobilenetv2":
+    if text == REFERENCE:
         return text
     try:
         _preset_config(text)
@@ -120,7 +127,7 @@ def _build(name: str, folder: str):
     import keras
 
     keras.utils.set_random_seed(0)
-    if name == "mobilenetv2":
+    if name == REFERENCE:
         model = keras.applications.MobileNetV2(alpha=1.0, input_shape=(224, 224, 3), weights=None)
         return model, 224, None
     from hiu_tf.model import build_model
@@ -342,6 +349,47 @@ def _tf_worker(args) -> None:
     print(json.dumps(out))
 
 
+def latency_table(results: dict, sizes: dict, models, backends) -> list[str]:
+    """The latency table's lines: `results["MODEL/BACKEND/THREADS"]` ms, `sizes[MODEL][QUANT]`
+    MB, and with `REFERENCE` among `models` the ratios to it and the goal's verdict."""
+    width = max(14, *(len(name) for name in models))
+    lines: list[str] = []
+    ref = REFERENCE if REFERENCE in models else None
+    header = (
+        f"{'model':<{width}} {'backend':<16}"
+        + "".join(f"{f'{t} thr ms':>10}" + (f"{'ratio':>7}" if ref else "") for t in THREADS)
+        + f"{'MB':>8}"
+    )
+    lines.append(header)
+    lines.append("-" * len(header))
+    for name in models:
+        for key, label in backends:
+            row = f"{name:<{width}} {label:<16}"
+            for t in THREADS:
+                ms = results[f"{name}/{key}/{t}"]
+                row += f"{ms:>10.2f}"
+                if ref:
+                    row += f"{ms / results[f'{ref}/{key}/{t}']:>7.2f}"
+            if key.startswith("tflite-"):
+                row += f"{sizes[name][key[7:]]:>8.2f}"
+            lines.append(row)
+    if ref:
+        lines.append(f"(ratio: the model's time over {ref}'s, same backend and threads)")
+        if any(key == "tflite-int8" for key, _ in backends):
+            for name in models:
+                if name != ref:
+                    ratios = [results[f"{name}/tflite-int8/{t}"] / results[f"{ref}/tflite-int8/{t}"]
+                              for t in THREADS]  # fmt: skip
+                    met = " and ".join(
+                        str(t) for t, r in zip(THREADS, ratios, strict=True) if r <= 1
+                    )
+                    lines.append(
+                        f"goal, int8 no slower than {ref} int8: {name} "
+                        + (f"met on {met} thread(s)" if met else "not met")
+                    )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -384,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.models = args.models or (["mobile", "mobilenetv2"] if args.quick else list(MODELS))
+    args.models = args.models or (
+        ["mobile", "mobile-lite", REFERENCE] if args.quick else list(MODELS)
+    )
     args.runs = args.runs or (5 if args.quick else 50)
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
@@ -404,12 +454,12 @@ def main(argv: list[str] | None = None) -> int:
             paths = _export(name, folder, args.quick, quants)
             all_paths[name] = paths
             sizes[name] = {q: os.path.getsize(paths[q]) / 2**20 for q in quants}
-            if args.segments and name != "mobilenetv2":
+            if args.segments and name != REFERENCE:
                 for quant in ("none", "int8"):
                     segments[f"{name}/{quant}"] = _segment_latency(
                         paths[quant], args.runs, args.warmup
                     )
-            if args.scopes and name != "mobilenetv2":
+            if args.scopes and name != REFERENCE:
                 print(f"  timing the parts of {name} int8", file=sys.stderr, flush=True)
                 scopes[name] = _scope_latency(paths["int8"], args.runs, args.warmup)
         for _ in range(args.rounds):
@@ -438,21 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = [] if args.no_tf else [("keras", "Keras"), ("saved_model", "SavedModel")]
     backends += [(f"tflite-{q}", f"TFLite {q}") for q in quants]
     width = max(14, *(len(name) for name in args.models))
-    header = (
-        f"{'model':<{width}} {'backend':<16}"
-        + "".join(f"{f'{t} thr':>10}" for t in THREADS)
-        + f"{'MB':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    for name in args.models:
-        for key, label in backends:
-            row = f"{name:<{width}} {label:<16}" + "".join(
-                f"{results[f'{name}/{key}/{t}']:>10.1f}" for t in THREADS
-            )
-            if key.startswith("tflite-"):
-                row += f"{sizes[name][key[7:]]:>8.2f}"
-            print(row)
+    print("\n".join(latency_table(results, sizes, args.models, backends)))
     if segments:
         print("\nTFLite segments, 1 thread, median ms (graph cut down to what each output needs)")
         print("(tail = whole - trunk; +part = the trunk with that part of the tail - the trunk)")

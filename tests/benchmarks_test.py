@@ -138,6 +138,23 @@ def test_bench_decoders_latency_times_every_decoder(capsys):
         bench_decoders.main(["--latency", "--runs", "0"])
 
 
+def test_bench_infer_table_gives_ratios_to_mobilenetv2_and_the_goal():
+    results = {
+        "mobile/tflite-int8/1": 5.0, "mobile/tflite-int8/2": 3.0,
+        "lite/tflite-int8/1": 2.5, "lite/tflite-int8/2": 2.1,
+        "mobilenetv2/tflite-int8/1": 3.2, "mobilenetv2/tflite-int8/2": 2.0,
+    }  # fmt: skip
+    sizes = {name: {"int8": 3.0} for name in ("mobile", "lite", "mobilenetv2")}
+    backends = [("tflite-int8", "TFLite int8")]
+    lines = bench_infer.latency_table(results, sizes, ["mobile", "lite", "mobilenetv2"], backends)
+    lite = next(line for line in lines if line.startswith("lite "))
+    assert lite.split()[-5:] == ["2.50", "0.78", "2.10", "1.05", "3.00"], lite
+    assert "goal, int8 no slower than mobilenetv2 int8: mobile not met" in lines
+    assert "goal, int8 no slower than mobilenetv2 int8: lite met on 1 thread(s)" in lines
+    plain = bench_infer.latency_table(results, sizes, ["mobile"], backends)
+    assert len(plain) == 3 and not any("ratio" in line or "goal" in line for line in plain)
+
+
 def test_bench_infer_scope_names():
     scope_of = bench_infer.scope_of
     assert scope_of("trunk/stem_1/conv1_1/act_1/Relu6;trunk/stem_1/conv1_1/conv") == "stem"
