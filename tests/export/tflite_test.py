@@ -73,8 +73,17 @@ def test_int8_has_an_int8_trunk_and_a_float_tail():
         for op in sg.operators
         if sg.tensors[op.outputs[0]].name.decode().startswith("trunk/regressor_head/")
     ]
-    int8 = 9  # TensorType.INT8
+    int8, float32 = 9, 0  # TensorType
     assert [t for name, t in head if name == "CONV_2D"] == [int8, int8], head
+    # The stem's first conv stays float (`tflite._STEM_FIRST_CONV`); the rest is int8.
+    stem = [
+        (sg.tensors[op.outputs[0]].name.decode(), sg.tensors[op.outputs[0]].type)
+        for op in sg.operators
+        if tflite.op_name(model, op) == "CONV_2D"
+        and sg.tensors[op.outputs[0]].name.decode().startswith("trunk/stem")
+    ]
+    assert [t for _, t in stem] == [float32, int8], stem
+    assert "/conv1" in stem[0][0] and "/conv2" in stem[1][0], stem
     info = tflite.read_info(fixtures.tflite_file("int8"))
     assert info["quantization"] == "int8" and info["float_tail"] is True
     assert len(info["faces"]) > 0 and info["input_size"] == 64
