@@ -30,10 +30,11 @@ Presets:
   and projection (the training-only silhouette renderer excluded; exports drop it).
 * `mobile-lite`: `mobile` with one stack and task decoders without a residual
   block at full resolution (`decoder_full_res=False`): 0.17 GFLOPs. Its int8
-  export is faster than MobileNetV2's on one x86 thread (2.9 vs 3.3 ms; `mobile`
-  5.7 ms), for some accuracy (2D AUC 0.417 vs 0.444 at small scale, `python -m
-  hiu_tf ablate --study mobile`) and a less robust int8 export of a briefly
-  trained model (`docs/export.md`, "Latency").
+  export is no slower than MobileNetV2's on one and two x86 threads (2.18 / 1.83
+  vs 3.23 / 1.86 ms; `mobile` 4.55 / 3.31 ms; `benchmarks/bench_infer.py`), for
+  some accuracy (2D AUC 0.417 vs 0.444 at small scale, `python -m hiu_tf ablate
+  --study mobile`) and a less robust int8 export of a briefly trained model
+  (`docs/export.md`, "Latency").
 * `tiny`: 64 x 64 input, 2 stacks of width 16: seconds per step on a laptop CPU,
   for tests and the demo.
 """
