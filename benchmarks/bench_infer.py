@@ -26,8 +26,9 @@ milliseconds of `--runs` calls after `--warmup` calls:
   does not depend on calibration).
 
 With MobileNetV2 in the run, each time also comes as a ratio to MobileNetV2's
-(same backend and thread count), and a last line per model says on which
-thread counts the goal of issue 7 is met: int8 no slower than MobileNetV2 int8.
+(same backend and thread count), and a last line per model of its input size
+(224 x 224) says on which thread counts the goal of issue 7 is met: int8 no
+slower than MobileNetV2 int8.
 
 `--quants` and `--no-tf` narrow a run to some TFLite files (a sweep of
 variants); `--rounds N` times the TFLite files in N rounds that go through
@@ -349,9 +350,12 @@ def _tf_worker(args) -> None:
     print(json.dumps(out))
 
 
-def latency_table(results: dict, sizes: dict, models, backends) -> list[str]:
+def latency_table(
+    results: dict, sizes: dict, models, backends, inputs: dict | None = None
+) -> list[str]:
     """The latency table's lines: `results["MODEL/BACKEND/THREADS"]` ms, `sizes[MODEL][QUANT]`
-    MB, and with `REFERENCE` among `models` the ratios to it and the goal's verdict."""
+    MB, and with `REFERENCE` among `models` the ratios to it and the goal's verdict for
+    the models whose input side (`inputs[MODEL]`, pixels) is the reference's."""
     width = max(14, *(len(name) for name in models))
     lines: list[str] = []
     ref = REFERENCE if REFERENCE in models else None
@@ -376,8 +380,9 @@ def latency_table(results: dict, sizes: dict, models, backends) -> list[str]:
     if ref:
         lines.append(f"(ratio: the model's time over {ref}'s, same backend and threads)")
         if any(key == "tflite-int8" for key, _ in backends):
+            inputs = inputs or {}
             for name in models:
-                if name != ref:
+                if name != ref and inputs.get(name) == inputs.get(ref):
                     ratios = [results[f"{name}/tflite-int8/{t}"] / results[f"{ref}/tflite-int8/{t}"]
                               for t in THREADS]  # fmt: skip
                     met = " and ".join(
@@ -488,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     backends = [] if args.no_tf else [("keras", "Keras"), ("saved_model", "SavedModel")]
     backends += [(f"tflite-{q}", f"TFLite {q}") for q in quants]
     width = max(14, *(len(name) for name in args.models))
-    print("\n".join(latency_table(results, sizes, args.models, backends)))
+    inputs = {name: paths["size"] for name, paths in all_paths.items()}
+    print("\n".join(latency_table(results, sizes, args.models, backends, inputs)))
     if segments:
         print("\nTFLite segments, 1 thread, median ms (graph cut down to what each output needs)")
         print("(tail = whole - trunk; +part = the trunk with that part of the tail - the trunk)")

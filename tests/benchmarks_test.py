@@ -146,11 +146,16 @@ def test_bench_infer_table_gives_ratios_to_mobilenetv2_and_the_goal():
     }  # fmt: skip
     sizes = {name: {"int8": 3.0} for name in ("mobile", "lite", "mobilenetv2")}
     backends = [("tflite-int8", "TFLite int8")]
-    lines = bench_infer.latency_table(results, sizes, ["mobile", "lite", "mobilenetv2"], backends)
+    models = ["mobile", "lite", "paper", "mobilenetv2"]
+    results.update({"paper/tflite-int8/1": 20.0, "paper/tflite-int8/2": 13.0})
+    sizes["paper"] = {"int8": 7.0}
+    inputs = {"mobile": 224, "lite": 224, "paper": 256, "mobilenetv2": 224}
+    lines = bench_infer.latency_table(results, sizes, models, backends, inputs)
     lite = next(line for line in lines if line.startswith("lite "))
     assert lite.split()[-5:] == ["2.50", "0.78", "2.10", "1.05", "3.00"], lite
     assert "goal, int8 no slower than mobilenetv2 int8: mobile not met" in lines
     assert "goal, int8 no slower than mobilenetv2 int8: lite met on 1 thread(s)" in lines
+    assert not any("paper" in line for line in lines if line.startswith("goal"))  # 256 px
     plain = bench_infer.latency_table(results, sizes, ["mobile"], backends)
     assert len(plain) == 3 and not any("ratio" in line or "goal" in line for line in plain)
 
