@@ -6,7 +6,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+Key = TypeVar("Key")
 
 
 class Progress:
@@ -71,3 +73,14 @@ def median_ms(call: Callable[[], Any], runs: int, warmup: int = 3) -> float:
         call()
         times.append(time.perf_counter() - start)
     return 1000.0 * statistics.median(times)
+
+
+def best_of_rounds(measures: dict[Key, Callable[[], float]], rounds: int) -> dict[Key, float]:
+    """The smallest of `rounds` results of each `measures[key]()` (e.g. a `median_ms`),
+    the rounds going through every key in turn, so that machine noise hits all keys alike."""
+    best: dict[Key, float] = {}
+    for _ in range(rounds):
+        for key, measure in measures.items():
+            value = measure()
+            best[key] = min(best.get(key, value), value)
+    return best

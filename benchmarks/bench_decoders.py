@@ -94,7 +94,7 @@ LATENCY_ROUNDS = 3
 def latency(size: int, sigmas, runs: int) -> dict:
     """name -> (1-thread ms, 2-thread ms) of each decoder's TFLite graph (`--latency`)."""
     import tensorflow as tf
-    from _common import median_ms
+    from _common import best_of_rounds, median_ms
     from ai_edge_litert.interpreter import Interpreter
 
     from hiu_tf.model import STRIDE
@@ -113,10 +113,10 @@ def latency(size: int, sigmas, runs: int) -> dict:
             interpreter.allocate_tensors()
             interpreter.set_tensor(interpreter.get_input_details()[0]["index"], maps)
             calls[name, threads] = interpreter.invoke
-    best: dict = {}
-    for _ in range(LATENCY_ROUNDS):
-        for key, call in calls.items():
-            best[key] = min(best.get(key, float("inf")), median_ms(call, runs, warmup=20))
+    measures = {
+        key: lambda call=call: median_ms(call, runs, warmup=20) for key, call in calls.items()
+    }
+    best = best_of_rounds(measures, LATENCY_ROUNDS)
     return {name: (best[name, 1], best[name, 2]) for name in decoders(sigmas)}
 
 

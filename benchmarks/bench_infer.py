@@ -72,7 +72,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-from _common import median_ms  # noqa: E402
+from _common import best_of_rounds, median_ms  # noqa: E402
 
 REFERENCE = "mobilenetv2"  # the phone-class reference
 MODELS = ("paper-4stack", "mobile", "mobile-lite", REFERENCE)
@@ -313,10 +313,12 @@ def _scope_latency(path: str, runs: int, warmup: int) -> dict[str, float]:
         produced = {t for op in ops[:cut] for t in op.outputs}
         used = {t for op in ops[:cut] for t in op.inputs}
         interpreters.append(_cut_interpreter(content, sorted(produced - used)))
-    times = [float("inf")] * len(cuts)
-    for _ in range(SCOPE_ROUNDS):
-        for i, interpreter in enumerate(interpreters):
-            times[i] = min(times[i], median_ms(interpreter.invoke, runs, warmup))
+    measures = {
+        i: lambda call=interpreter.invoke: median_ms(call, runs, warmup)
+        for i, interpreter in enumerate(interpreters)
+    }
+    best = best_of_rounds(measures, SCOPE_ROUNDS)
+    times = [best[i] for i in range(len(cuts))]
     out: dict[str, float] = {}
     start, before = 0, 0.0
     for cut, t in zip(cuts, times, strict=True):
@@ -467,15 +469,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.scopes and name != REFERENCE:
                 print(f"  timing the parts of {name} int8", file=sys.stderr, flush=True)
                 scopes[name] = _scope_latency(paths["int8"], args.runs, args.warmup)
-        for _ in range(args.rounds):
-            for name, paths in all_paths.items():
-                for quant in quants:
-                    for threads in THREADS:
-                        key = f"{name}/tflite-{quant}/{threads}"
-                        t = _tflite_latency(
-                            paths[quant], paths["size"], threads, args.runs, args.warmup
-                        )
-                        results[key] = min(results.get(key, t), t)
+        measures = {
+            f"{name}/tflite-{quant}/{threads}": lambda p=paths, q=quant, t=threads: _tflite_latency(
+                p[q], p["size"], t, args.runs, args.warmup
+            )
+            for name, paths in all_paths.items()
+            for quant in quants
+            for threads in THREADS
+        }
+        results.update(best_of_rounds(measures, args.rounds))
         for threads in () if args.no_tf else THREADS:
             print(
                 f"timing Keras and SavedModel with {threads} thread(s)", file=sys.stderr, flush=True

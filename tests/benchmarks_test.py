@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
 
+import _common  # noqa: E402
 import bench_decoders  # noqa: E402
 import bench_head_init  # noqa: E402
 import bench_infer  # noqa: E402
@@ -126,6 +127,19 @@ def test_bench_decoders_reads_the_heatmaps_that_the_int8_file_decodes():
     np.testing.assert_allclose(
         np.asarray(table[name](maps)), TFLiteRunner(path)(images)["keypoints_px"], atol=1e-3
     )
+
+
+def test_best_of_rounds_interleaves_the_keys_and_keeps_each_smallest():
+    calls = []
+    values = {"a": iter([3.0, 1.0, 2.0]), "b": iter([5.0, 6.0, 4.0])}
+
+    def measure(key):
+        calls.append(key)
+        return next(values[key])
+
+    best = _common.best_of_rounds({k: lambda k=k: measure(k) for k in ("a", "b")}, 3)
+    assert best == {"a": 1.0, "b": 4.0}
+    assert calls == ["a", "b"] * 3
 
 
 def test_bench_decoders_latency_times_every_decoder(capsys):
