@@ -73,6 +73,7 @@ from typing import Any
 
 import numpy as np
 
+from hiu_tf import presets
 from hiu_tf.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -95,11 +96,11 @@ STUDY_OVERRIDES = {
     "stacks": (),
     "tam": (),
     "tasks": (),
-    "mobile": (  # every variant sets num_stacks, expansion and decoder_full_res
-        "model.block_type=inverted",
-        "model.activation=relu6",
-        "model.separable_stem=true",
-        "model.stem_kernel=3",
+    # The `mobile` preset's kind of trunk, read off the preset so that the study follows
+    # it; every variant sets num_stacks, expansion and decoder_full_res.
+    "mobile": tuple(
+        f"model.{field}={json.dumps(getattr(presets.mobile().model, field))}"
+        for field in ("block_type", "activation", "separable_stem", "stem_kernel")
     ),
     "ssl": ("model.render_mask=true",),
 }
