@@ -1,16 +1,18 @@
 """Heat-map decoders side by side: accuracy, and agreement between Keras and an int8 trunk.
 
     python benchmarks/bench_decoders.py [--preset mobile] [--size 256] [--steps 300]
-        [--seeds 0 1] [--sigmas 1.5 2 2.5 3]
+        [--hands 64] [--seeds 0 1] [--sigmas 1.5 2 2.5 3] [--calibration 128 512]
     python benchmarks/bench_decoders.py --latency [--size 224] [--sigmas 2]
 
 For each seed, trains the preset the way the export tests' fixture does
-(`tests/export/fixtures._fit`: 300 Adam steps on 64 drawn 2D hands, then BN
-statistics from those images), exports it to an int8 TFLite file (calibrated
-on 128 other drawn hands) and reads the last stack's heat-maps of 32 unseen
-drawn hands twice: from Keras, and from the int8 file cut after the heat-map
-output conv (the float heat-maps that the exported graph decodes). Each
-decoder of `hiu_tf.layers.soft_argmax` then reads keypoints off both:
+(`tests/export/fixtures._fit`: `--steps` Adam steps on `--hands` drawn 2D
+hands, by default 300 on 64, then BN statistics from (at most 256 of) those
+images), exports it to an int8 TFLite file once per `--calibration` count N
+(calibrated on N other drawn hands; the smaller sets are the first images of
+the largest) and reads the last stack's heat-maps of 32 unseen drawn hands
+twice: from Keras, and from the int8 file cut after the heat-map output conv
+(the float heat-maps that the exported graph decodes). Each decoder of
+`hiu_tf.layers.soft_argmax` then reads keypoints off both:
 
 * "peak": the arg max refined by a Gaussian fit along x and y (the default
   until 2026-11-26);
@@ -19,8 +21,8 @@ decoder of `hiu_tf.layers.soft_argmax` then reads keypoints off both:
 
 Columns: the keypoints from the int8 heat-maps against those from Keras'
 (median, share within 3 px, largest; the export's parity goal is 3 px), and
-Keras' keypoints against the drawn ones (median, mean): robustness and
-accuracy on the same heat-maps, in one run.
+Keras' and int8's keypoints against the drawn ones (median, mean): robustness,
+accuracy and what int8 costs of it on the same heat-maps, in one run.
 
 `--latency` instead times each decoder alone as a float32 TFLite graph on one
 `[1, size / 4, size / 4, 21]` map (LiteRT, 1 and 2 threads; median of
@@ -120,9 +122,19 @@ def latency(size: int, sigmas, runs: int) -> dict:
     return {name: (best[name, 1], best[name, 2]) for name in decoders(sigmas)}
 
 
-def measure(preset: str, size: int, steps: int, seed: int, sigmas, tmp: str) -> dict:
-    """One trained model: for each decoder, (int8 vs Keras: median, within 3 px, max;
-    Keras vs drawn: median, mean), pixels."""
+def measure(
+    preset: str,
+    size: int,
+    steps: int,
+    seed: int,
+    sigmas,
+    tmp: str,
+    hands: int = 64,
+    calibrations=(128,),
+) -> dict:
+    """One trained model, exported once per calibration count: `{(count, decoder):
+    (int8 vs Keras: median, within 3 px, max; Keras vs drawn: median, mean; int8 vs
+    drawn: median, mean)}`, pixels."""
     import keras
 
     from export import tflite
@@ -132,29 +144,43 @@ def measure(preset: str, size: int, steps: int, seed: int, sigmas, tmp: str) -> 
     cfg = fixtures.export_config(fixtures.hand_model_spec(""), size, preset)
     keras.utils.set_random_seed(seed)
     model = build_model(cfg.model)
-    fixtures._fit(model, fixtures.drawn_hands(size, 64, seed), steps, seed, recalibrate=True)
+    train = fixtures.drawn_hands(size, hands, seed)
+    fixtures._fit(model, train, steps, seed)
+    # BN statistics from (at most 256 of) the training images, as the fixture's
+    # `recalibrate=True` does from all of them: one pass over thousands would not fit
+    # in memory.
+    fixtures.recalibrate_batch_norm(
+        model, np.stack([x["image"] for x in train[:256]]).astype(np.float32) / 255.0
+    )
+    del train
     unseen = fixtures.drawn_hands(size, 32, 100 + seed)
     images = np.stack([x["image"] for x in unseen]).astype(np.float32)
     truth = np.stack([x["keypoints_px"] for x in unseen])
     stacks, _ = model.backbone(images / 255.0, training=False)
     keras_maps = np.asarray(stacks[-1]["heatmaps"], np.float32)
-    rep = np.stack([x["image"] for x in fixtures.drawn_hands(size, 128, 7)]).astype(np.float32)
-    path = os.path.join(tmp, f"{preset}_{seed}_int8.tflite")
-    tflite.export_tflite(cfg, model, path, "int8", representative=rep)
-    int8_maps = int8_heatmaps(path, images)
+    # One draw of calibration images: a smaller count uses the first ones of the larger.
+    pool = fixtures.drawn_hands(size, max(calibrations), 7)
     rows = {}
-    for name, decode in decoders(sigmas).items():
-        ref = np.asarray(decode(keras_maps))
-        got = np.asarray(decode(int8_maps))
-        d = np.linalg.norm(got - ref, axis=-1)
-        e = np.linalg.norm(ref - truth, axis=-1)
-        rows[name] = (
-            float(np.median(d)),
-            float(np.mean(d <= 3.0)),
-            float(d.max()),
-            float(np.median(e)),
-            float(e.mean()),
-        )
+    for count in calibrations:
+        rep = np.stack([x["image"] for x in pool[:count]]).astype(np.float32)
+        path = os.path.join(tmp, f"{preset}_{seed}_{count}_int8.tflite")
+        tflite.export_tflite(cfg, model, path, "int8", representative=rep)
+        int8_maps = int8_heatmaps(path, images)
+        for name, decode in decoders(sigmas).items():
+            ref = np.asarray(decode(keras_maps))
+            got = np.asarray(decode(int8_maps))
+            d = np.linalg.norm(got - ref, axis=-1)
+            e = np.linalg.norm(ref - truth, axis=-1)
+            e8 = np.linalg.norm(got - truth, axis=-1)
+            rows[count, name] = (
+                float(np.median(d)),
+                float(np.mean(d <= 3.0)),
+                float(d.max()),
+                float(np.median(e)),
+                float(e.mean()),
+                float(np.median(e8)),
+                float(e8.mean()),
+            )
     return rows
 
 
@@ -165,7 +191,17 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument(
+        "--hands", type=int, default=64, help="drawn hands to train on (the fixture's: 64)"
+    )
+    parser.add_argument(
         "--sigmas", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0], help="DARK blurs"
+    )
+    parser.add_argument(
+        "--calibration",
+        type=int,
+        nargs="+",
+        default=[128],
+        help="int8 calibration images (one export per count; the tests' fixtures use 128)",
     )
     parser.add_argument(
         "--latency", action="store_true", help="time each decoder's TFLite graph instead"
@@ -183,6 +219,8 @@ def main(argv=None) -> None:
         for name, (one, two) in latency(size, args.sigmas, args.runs).items():
             print(f"| {name} | {one:.3f} | {two:.3f} |")
         return
+    if any(n < 1 for n in args.calibration + [args.hands, args.steps]):
+        parser.error("--calibration, --hands and --steps must be >= 1")
     args.size = args.size or 256
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_decoders_") as tmp:
@@ -190,23 +228,32 @@ def main(argv=None) -> None:
             print(
                 f"training {args.preset} @{args.size}, seed {seed} ...", file=sys.stderr, flush=True
             )
-            results.append(
-                (seed, measure(args.preset, args.size, args.steps, seed, args.sigmas, tmp))
+            rows = measure(
+                args.preset,
+                args.size,
+                args.steps,
+                seed,
+                args.sigmas,
+                tmp,
+                args.hands,
+                args.calibration,
             )
+            results.append((seed, rows))
     print(
-        f"\n{args.preset} at {args.size}x{args.size}, {args.steps} steps on 64 drawn hands; "
-        "32 unseen ones (672 keypoints per seed)"
+        f"\n{args.preset} at {args.size}x{args.size}, {args.steps} steps on {args.hands} drawn "
+        "hands; 32 unseen ones (672 keypoints per seed); int8 calibrated on N other drawn hands"
     )
     print(
-        "| seed | decoder | int8 vs Keras: median / within 3 px / max (px) "
-        "| Keras vs drawn: median / mean (px) |"
+        "| seed | N | decoder | int8 vs Keras: median / within 3 px / max (px) "
+        "| Keras vs drawn: median / mean (px) | int8 vs drawn: median / mean (px) |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for seed, rows in results:
-        for name, (median, within, worst, t_median, t_mean) in rows.items():
+        for (count, name), row in rows.items():
+            median, within, worst, t_median, t_mean, q_median, q_mean = row
             print(
-                f"| {seed} | {name} | {median:.2f} / {within:.1%} / {worst:.1f} "
-                f"| {t_median:.2f} / {t_mean:.2f} |"
+                f"| {seed} | {count} | {name} | {median:.2f} / {within:.1%} / {worst:.1f} "
+                f"| {t_median:.2f} / {t_mean:.2f} | {q_median:.2f} / {q_mean:.2f} |"
             )
 
 

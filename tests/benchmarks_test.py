@@ -129,6 +129,24 @@ def test_bench_decoders_reads_the_heatmaps_that_the_int8_file_decodes():
     )
 
 
+def test_bench_decoders_exports_once_per_calibration_count(capsys):
+    """A few steps of `tiny`: one table row per (seed, calibration count, decoder), with
+    distances and shares in range; the Keras columns do not depend on the count."""
+    argv = ["--preset", "tiny", "--size", "64", "--steps", "2", "--hands", "4"]
+    bench_decoders.main(argv + ["--sigmas", "2", "--calibration", "2", "3"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0 |")]
+    cells = [row.strip(" |").split(" | ") for row in rows]
+    assert [(c[1], c[2]) for c in cells] == [
+        (n, d) for n in ("2", "3") for d in ("peak", "dark sigma 2", "mean")
+    ], rows
+    for c in cells:
+        median, within, worst = c[3].split(" / ")
+        assert 0 <= float(median) <= float(worst) and 0 <= float(within.rstrip("%")) <= 100
+    assert [c[4] for c in cells[:3]] == [c[4] for c in cells[3:]]
+    with pytest.raises(SystemExit):
+        bench_decoders.main(argv + ["--calibration", "0"])
+
+
 def test_best_of_rounds_interleaves_the_keys_and_keeps_each_smallest():
     calls = []
     values = {"a": iter([3.0, 1.0, 2.0]), "b": iter([5.0, 6.0, 4.0])}
