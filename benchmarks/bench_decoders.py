@@ -160,14 +160,16 @@ def measure(
     keras_maps = np.asarray(stacks[-1]["heatmaps"], np.float32)
     # One draw of calibration images: a smaller count uses the first ones of the larger.
     pool = fixtures.drawn_hands(size, max(calibrations), 7)
+    table = decoders(sigmas)
+    refs = {name: np.asarray(decode(keras_maps)) for name, decode in table.items()}
     rows = {}
     for count in calibrations:
         rep = np.stack([x["image"] for x in pool[:count]]).astype(np.float32)
         path = os.path.join(tmp, f"{preset}_{seed}_{count}_int8.tflite")
         tflite.export_tflite(cfg, model, path, "int8", representative=rep)
         int8_maps = int8_heatmaps(path, images)
-        for name, decode in decoders(sigmas).items():
-            ref = np.asarray(decode(keras_maps))
+        for name, decode in table.items():
+            ref = refs[name]
             got = np.asarray(decode(int8_maps))
             d = np.linalg.norm(got - ref, axis=-1)
             e = np.linalg.norm(ref - truth, axis=-1)
