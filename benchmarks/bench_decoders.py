@@ -144,15 +144,7 @@ def measure(
     cfg = fixtures.export_config(fixtures.hand_model_spec(""), size, preset)
     keras.utils.set_random_seed(seed)
     model = build_model(cfg.model)
-    train = fixtures.drawn_hands(size, hands, seed)
-    fixtures._fit(model, train, steps, seed)
-    # BN statistics from (at most 256 of) the training images, as the fixture's
-    # `recalibrate=True` does from all of them: one pass over thousands would not fit
-    # in memory.
-    fixtures.recalibrate_batch_norm(
-        model, np.stack([x["image"] for x in train[:256]]).astype(np.float32) / 255.0
-    )
-    del train
+    fixtures._fit(model, fixtures.drawn_hands(size, hands, seed), steps, seed, recalibrate=True)
     unseen = fixtures.drawn_hands(size, 32, 100 + seed)
     images = np.stack([x["image"] for x in unseen]).astype(np.float32)
     truth = np.stack([x["keypoints_px"] for x in unseen])
@@ -162,6 +154,7 @@ def measure(
     pool = fixtures.drawn_hands(size, max(calibrations), 7)
     table = decoders(sigmas)
     refs = {name: np.asarray(decode(keras_maps)) for name, decode in table.items()}
+    keras_errors = {name: np.linalg.norm(ref - truth, axis=-1) for name, ref in refs.items()}
     rows = {}
     for count in calibrations:
         rep = np.stack([x["image"] for x in pool[:count]]).astype(np.float32)
@@ -169,10 +162,9 @@ def measure(
         tflite.export_tflite(cfg, model, path, "int8", representative=rep)
         int8_maps = int8_heatmaps(path, images)
         for name, decode in table.items():
-            ref = refs[name]
             got = np.asarray(decode(int8_maps))
-            d = np.linalg.norm(got - ref, axis=-1)
-            e = np.linalg.norm(ref - truth, axis=-1)
+            d = np.linalg.norm(got - refs[name], axis=-1)
+            e = keras_errors[name]
             e8 = np.linalg.norm(got - truth, axis=-1)
             rows[count, name] = (
                 float(np.median(d)),

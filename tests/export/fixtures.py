@@ -141,7 +141,9 @@ def _fit(model, samples: list[dict], steps: int, seed: int, recalibrate: bool = 
     ds = ds.repeat().batch(16)
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     if recalibrate:
-        recalibrate_batch_norm(model, images)
+        # At most the first 256: one training-mode pass over thousands would not fit
+        # in memory (`benchmarks/bench_decoders.py --hands`).
+        recalibrate_batch_norm(model, images[:256])
     if cfg.mesh_head:
         # A few dozen steps barely move the regressor head (its last layer starts near
         # zero): give that layer random weights of a useful size, so that pose, shape
