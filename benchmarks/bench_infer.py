@@ -1,13 +1,13 @@
 """Inference latency: Keras, SavedModel and TFLite (fp32/fp16/dynamic/int8), 1 and 2 threads.
 
-    python benchmarks/bench_infer.py                 # paper-4stack, mobile, mobile-lite,
+    python benchmarks/bench_infer.py                 # paper-4stack, mobile, mobile-2stack,
                                                      # MobileNetV2
-    python benchmarks/bench_infer.py --quick         # mobile, mobile-lite, MobileNetV2,
+    python benchmarks/bench_infer.py --quick         # mobile, mobile-2stack, MobileNetV2,
                                                      # 5 runs each
     python benchmarks/bench_infer.py --models mobile --runs 100
     python benchmarks/bench_infer.py --models mobile mobile:model.stem_kernel=7
     python benchmarks/bench_infer.py --quants int8 --no-tf --rounds 3 \
-        --models mobilenetv2 mobile mobile:model.num_stacks=1   # a quick sweep
+        --models mobilenetv2 mobile mobile:model.decoder_full_res=true   # a quick sweep
 
 A model is `mobilenetv2` or a preset, optionally with config overrides after a
 colon (`PRESET:section.field=value,section.field=value`), so that variants are
@@ -75,7 +75,7 @@ import numpy as np  # noqa: E402
 from _common import best_of_rounds, median_ms  # noqa: E402
 
 REFERENCE = "mobilenetv2"  # the phone-class reference
-MODELS = ("paper-4stack", "mobile", "mobile-lite", REFERENCE)
+MODELS = ("paper-4stack", "mobile", "mobile-2stack", REFERENCE)
 QUANTS = ("none", "fp16", "dynamic", "int8")
 THREADS = (1, 2)
 
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         type=_model_spec,
         metavar="MODEL",
         help=f"{', '.join(MODELS)} or PRESET:section.field=value,... "
-        "(default: all; quick: mobile, mobilenetv2)",
+        "(default: all; quick: mobile, mobile-2stack, mobilenetv2)",
     )
     parser.add_argument(
         "--runs", type=int, help="timed calls per measurement (default 50; quick 5)"
@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.models = args.models or (
-        ["mobile", "mobile-lite", REFERENCE] if args.quick else list(MODELS)
+        ["mobile", "mobile-2stack", REFERENCE] if args.quick else list(MODELS)
     )
     args.runs = args.runs or (5 if args.quick else 50)
     if args.rounds < 1:

@@ -195,12 +195,13 @@ def convert_saved_model(
             # Also keep the heat-map output conv in float: in int8 mlir_quantize gives it the
             # range [0, max] (its negative values clipped, whatever the calibration saw), so
             # a map whose peak is <= 0 turns flat, its arg max jumps to the corner and its
-            # keypoints_score is off (measured on a briefly trained `mobile`: score off by up
-            # to 0.19 -> 0.02). One small conv; the rest of the trunk stays int8.
+            # keypoints_score is off (measured on a briefly trained `mobile-2stack`, then
+            # named `mobile`: score off by up to 0.19 -> 0.02). One small conv; the rest of
+            # the trunk stays int8.
             # And the stem's first conv, on the float image: with 3 input channels XNNPACK's
             # int8 kernel gains nothing there, and quantising the image costs as much as
             # quantising the conv's output. Measured (LiteRT, one / two x86 threads, one
-            # run): `mobile-lite` int8 2.48 -> 2.18 / 1.92 -> 1.75 ms, `mobile` 4.79 ->
+            # run): `mobile` int8 2.48 -> 2.18 / 1.92 -> 1.75 ms, `mobile-2stack` 4.79 ->
             # 4.57 / 3.35 -> 3.25 ms, `paper-4stack` (7 x 7 stem) 23.1 -> 23.2 / 14.4 -> 13.8.
             denylist = [
                 n

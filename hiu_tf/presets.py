@@ -21,20 +21,23 @@ Presets:
   stack (3.6 G for C = 128), so these presets have about 25-27 GFLOPs, more than
   twice their TAM counterparts (the TAM costs a few MFLOPs).
 * `mobile`: phone-class, 224 x 224 input (56 x 56 maps, MediaPipe's crop size),
-  2 stacks of width 32 with MobileNetV2 inverted residual blocks (depthwise 3x3,
-  expansion 2, ReLU6), a stem of 3x3 convolutions (MobileNetV2's) whose second
-  one is depthwise-separable, and a 64-wide head. The paper's 7x7 stem took
-  ~20 % of the float32 and ~55 % of the int8 TFLite time: LiteRT's XNNPACK is
-  slow on 7x7 depthwise kernels (`benchmarks/bench_tflite_layers.py`). In all:
-  about 0.25 M trainable parameters and 0.5 GFLOPs for the network, MANO
-  and projection (the training-only silhouette renderer excluded; exports drop it).
-* `mobile-lite`: `mobile` with one stack and task decoders without a residual
-  block at full resolution (`decoder_full_res=False`): 0.17 GFLOPs. Its int8
-  export is no slower than MobileNetV2's on one and two x86 threads (2.18 / 1.83
-  vs 3.23 / 1.86 ms; `mobile` 4.55 / 3.31 ms; `benchmarks/bench_infer.py`), for
-  some accuracy (2D AUC 0.417 vs 0.444 at small scale, `python -m hiu_tf ablate
-  --study mobile`) and a less robust int8 export of a briefly trained model
-  (`docs/export.md`, "Latency").
+  one stack of width 32 with MobileNetV2 inverted residual blocks (depthwise 3x3,
+  expansion 2, ReLU6), task decoders without a residual block at full resolution
+  (`decoder_full_res=False`), a stem of 3x3 convolutions (MobileNetV2's) whose
+  second one is depthwise-separable, and a 64-wide head: about 0.16 M trainable
+  parameters and 0.17 GFLOPs for the network, MANO and projection (the
+  training-only silhouette renderer excluded; exports drop it). Its int8 export is
+  no slower than Keras' MobileNetV2 (alpha 1.0, 224 x 224) int8 on one and two x86
+  threads, the deployment goal (2.18 / 1.83 vs 3.23 / 1.86 ms,
+  `benchmarks/bench_infer.py`). The paper's 7x7 stem took ~55 % of the int8 time
+  (LiteRT's XNNPACK is slow on 7x7 depthwise kernels,
+  `benchmarks/bench_tflite_layers.py`), and the full-resolution decoder blocks and
+  the second stack most of the rest (`docs/export.md`, "Latency").
+* `mobile-2stack`: `mobile` with two stacks and full-resolution decoder blocks
+  (0.25 M parameters, 0.5 GFLOPs): more accurate (2D AUC 0.444 vs 0.417, mask IoU
+  0.696 vs 0.674 at small scale, `python -m hiu_tf ablate --study mobile`) and
+  1.4-1.8 times MobileNetV2's int8 time (4.55 / 3.31 ms), for phones with time to
+  spare or for servers.
 * `tiny`: 64 x 64 input, 2 stacks of width 16: seconds per step on a laptop CPU,
   for tests and the demo.
 """
@@ -83,11 +86,12 @@ def mobile() -> ExperimentConfig:
     return ExperimentConfig(
         name="mobile",
         description=(
-            "Phone-class HIU-DMTL: 224x224 input, 2 stacks of width 32, inverted residual "
-            "(depthwise) blocks, ~0.25 M parameters, ~0.5 GFLOPs without the renderer."
+            "Phone-class HIU-DMTL: 224x224 input, 1 stack of width 32, inverted residual "
+            "(depthwise) blocks, no full-resolution decoder blocks, ~0.16 M parameters, "
+            "~0.17 GFLOPs without the renderer."
         ),
         model=ModelConfig(
-            num_stacks=2,
+            num_stacks=1,
             width=32,
             stem_width=24,
             stem_kernel=3,
@@ -98,22 +102,23 @@ def mobile() -> ExperimentConfig:
             expansion=2,
             activation="relu6",
             head_width=64,
+            decoder_full_res=False,
         ),
     )
 
 
-def mobile_lite() -> ExperimentConfig:
-    """`mobile` cut to one stack without full-resolution decoder blocks (see the module
+def mobile_2stack() -> ExperimentConfig:
+    """`mobile` with two stacks and full-resolution decoder blocks (see the module
     docstring)."""
     base = mobile()
     return dataclasses.replace(
         base,
-        name="mobile-lite",
+        name="mobile-2stack",
         description=(
-            "Faster phone-class HIU-DMTL: `mobile` with 1 stack and no full-resolution "
-            "decoder blocks, ~0.16 M parameters, ~0.17 GFLOPs without the renderer."
+            "More accurate phone-class HIU-DMTL: `mobile` with 2 stacks and full-resolution "
+            "decoder blocks, ~0.25 M parameters, ~0.5 GFLOPs without the renderer."
         ),
-        model=dataclasses.replace(base.model, num_stacks=1, decoder_full_res=False),
+        model=dataclasses.replace(base.model, num_stacks=2, decoder_full_res=True),
     )
 
 
@@ -141,7 +146,7 @@ def _presets() -> dict[str, Callable[[], ExperimentConfig]]:
         presets[f"paper-{n}stack"] = lambda n=n: paper(n)
         presets[f"paper-{n}stack-notam"] = lambda n=n: paper(n, use_tam=False)
     presets["mobile"] = mobile
-    presets["mobile-lite"] = mobile_lite
+    presets["mobile-2stack"] = mobile_2stack
     presets["tiny"] = tiny
     return presets
 
