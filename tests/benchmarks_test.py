@@ -143,6 +143,7 @@ def test_bench_decoders_exports_once_per_calibration_count(capsys):
         median, within, worst = c[3].split(" / ")
         assert 0 <= float(median) <= float(worst) and 0 <= float(within.rstrip("%")) <= 100
     assert [c[4] for c in cells[:3]] == [c[4] for c in cells[3:]]
+    assert all(c[6] in ("met", "missed") for c in cells), rows
     with pytest.raises(SystemExit):
         bench_decoders.main(argv + ["--calibration", "0"])
 

@@ -260,3 +260,43 @@ def mask_iou(a: np.ndarray, b: np.ndarray, threshold: float = 0.5) -> float:
     a, b = np.asarray(a) > threshold, np.asarray(b) > threshold
     union = (a | b).sum()
     return float((a & b).sum() / union) if union else 1.0
+
+
+# The int8 export's keypoint goal, judged on many keypoints (docs/export.md, "The int8
+# goal"). The deployment issue first asked for every int8 keypoint within 3 px of Keras';
+# on 672 unseen keypoints 1 of 13 runs of the phone presets met that (`bench_decoders.py`
+# and the slow parity test: 93.9-100 % within 3 px, largest 2.9-65 px, varying from one
+# trained model to the next): where Keras' own map is broad or has two near-equal peaks, an int8 trunk
+# moves the arg max, and Keras is as far from the hand there. What int8 must keep is the
+# agreement on typical keypoints and the accuracy: int8's mean error against the labels
+# changed by -0.04 to +0.21 px in those runs. The share is a guard against a broken export
+# (a fixture whose maps were noise gave 40-76 %).
+INT8_KEYPOINT_GOAL = {
+    "within_3px": 0.90,  # share of keypoints within 3 px of Keras', at least
+    "median_px": 1.0,  # median distance to Keras', at most
+    "mean_error_rise_px": 0.3,  # int8's mean distance to the labels minus Keras', at most
+}
+
+
+def int8_keypoint_parity(got: np.ndarray, ref: np.ndarray, truth: np.ndarray) -> dict:
+    """int8 keypoints `got` against Keras' `ref` and the labels `truth` (`[..., 2]`, px).
+
+    Returns the measures of `INT8_KEYPOINT_GOAL`, the largest distance to Keras'
+    (`max_px`), and `meets_goal`.
+    """
+    got, ref, truth = (np.asarray(x, np.float64) for x in (got, ref, truth))
+    distance = np.linalg.norm(got - ref, axis=-1)
+    rise = np.linalg.norm(got - truth, axis=-1).mean() - np.linalg.norm(ref - truth, axis=-1).mean()
+    out = {
+        "median_px": float(np.median(distance)),
+        "within_3px": float(np.mean(distance <= 3.0)),
+        "max_px": float(distance.max()),
+        "mean_error_rise_px": float(rise),
+    }
+    goal = INT8_KEYPOINT_GOAL
+    out["meets_goal"] = bool(
+        out["within_3px"] >= goal["within_3px"]
+        and out["median_px"] <= goal["median_px"]
+        and out["mean_error_rise_px"] <= goal["mean_error_rise_px"]
+    )
+    return out
