@@ -28,16 +28,17 @@ Presets:
   parameters and 0.17 GFLOPs for the network, MANO and projection (the
   training-only silhouette renderer excluded; exports drop it). Its int8 export is
   no slower than Keras' MobileNetV2 (alpha 1.0, 224 x 224) int8 on one and two x86
-  threads, the deployment goal (2.18 / 1.83 vs 3.23 / 1.86 ms,
-  `benchmarks/bench_infer.py`). The paper's 7x7 stem took ~55 % of the int8 time
-  (LiteRT's XNNPACK is slow on 7x7 depthwise kernels,
-  `benchmarks/bench_tflite_layers.py`), and the full-resolution decoder blocks and
-  the second stack most of the rest (`docs/export.md`, "Latency").
+  threads, the deployment goal (`benchmarks/bench_infer.py`: 2.20-2.37 / 1.40-1.53
+  vs 3.41-3.45 / 1.74-1.83 ms on an AMD CPU, 2.18 / 1.83 vs 3.23 / 1.86 on an
+  Intel one). The paper's 7x7 stem took ~55 % of the int8 time (LiteRT's XNNPACK
+  is slow on 7x7 depthwise kernels, `benchmarks/bench_tflite_layers.py`), and the
+  full-resolution decoder blocks and the second stack most of the rest
+  (`docs/export.md`, "Latency").
 * `mobile-2stack`: `mobile` with two stacks and full-resolution decoder blocks
   (0.25 M parameters, 0.5 GFLOPs): more accurate (2D AUC 0.444 vs 0.417, mask IoU
   0.696 vs 0.674 at small scale, `python -m hiu_tf ablate --study mobile`) and
-  1.4-1.8 times MobileNetV2's int8 time (4.55 / 3.31 ms), for phones with time to
-  spare or for servers.
+  1.4-1.9 times MobileNetV2's int8 time (4.69-5.29 / 2.83-3.33 ms on the AMD CPU),
+  for phones with time to spare or for servers.
 * `tiny`: 64 x 64 input, 2 stacks of width 16: seconds per step on a laptop CPU,
   for tests and the demo.
 """

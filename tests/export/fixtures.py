@@ -266,11 +266,11 @@ def mask_iou(a: np.ndarray, b: np.ndarray, threshold: float = 0.5) -> float:
 # goal"). The deployment issue first asked for every int8 keypoint within 3 px of Keras';
 # on 672 unseen keypoints 1 of 13 runs of the phone presets met that (`bench_decoders.py`
 # and the slow parity test: 93.9-100 % within 3 px, largest 2.9-65 px, varying from one
-# trained model to the next): where Keras' own map is broad or has two near-equal peaks, an int8 trunk
-# moves the arg max, and Keras is as far from the hand there. What int8 must keep is the
-# agreement on typical keypoints and the accuracy: int8's mean error against the labels
-# changed by -0.04 to +0.21 px in those runs. The share is a guard against a broken export
-# (a fixture whose maps were noise gave 40-76 %).
+# trained model to the next): where Keras' own map is broad or has two near-equal peaks,
+# an int8 trunk moves the arg max, and Keras is as far from the hand there. What int8
+# must keep is the agreement on typical keypoints and the accuracy: int8's mean error
+# against the labels changed by -0.04 to +0.21 px in those runs. The share is a guard
+# against a broken export (a fixture whose maps were noise gave 40-76 %).
 INT8_KEYPOINT_GOAL = {
     "within_3px": 0.90,  # share of keypoints within 3 px of Keras', at least
     "median_px": 1.0,  # median distance to Keras', at most
