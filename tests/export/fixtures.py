@@ -284,9 +284,10 @@ def int8_keypoint_parity(got: np.ndarray, ref: np.ndarray, truth: np.ndarray) ->
     Returns the measures of `INT8_KEYPOINT_GOAL`, the largest distance to Keras'
     (`max_px`), and `meets_goal`.
     """
-    got, ref, truth = (np.asarray(x, np.float64) for x in (got, ref, truth))
-    distance = np.linalg.norm(got - ref, axis=-1)
-    rise = np.linalg.norm(got - truth, axis=-1).mean() - np.linalg.norm(ref - truth, axis=-1).mean()
+    from hiu_tf.metrics import keypoint_errors
+
+    distance = keypoint_errors(got, ref)
+    rise = keypoint_errors(got, truth).mean() - keypoint_errors(ref, truth).mean()
     out = {
         "median_px": float(np.median(distance)),
         "within_3px": float(np.mean(distance <= 3.0)),

@@ -20,9 +20,6 @@ def _parity(path, model, images):
     ious = [fixtures.mask_iou(g, r) for g, r in zip(got["mask"], ref["mask"], strict=True)]
     errors = {
         "keypoints_px": fixtures.keypoint_error(got["keypoints_px"], ref["keypoints_px"]),
-        "keypoints_px_median": float(
-            np.median(np.linalg.norm(got["keypoints_px"] - ref["keypoints_px"], axis=-1))
-        ),
         "keypoints_px_mesh": fixtures.keypoint_error(
             got["keypoints_px_mesh"], ref["keypoints_px_mesh"]
         ),
