@@ -1,6 +1,6 @@
 """Linear blend skinning for MANO-style models, as pure TensorFlow functions.
 
-The order of operations follows smplx `lbs.py` (see REFERENCES.md, "MANO"):
+The order of operations follows smplx `lbs.py` (vchoutas/smplx, `smplx/lbs.py`):
 
 1. `v_shaped = v_template + shapedirs . betas`
 2. `J = J_regressor . v_shaped`

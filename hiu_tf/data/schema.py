@@ -1,4 +1,4 @@
-"""The sample dict: the one format that every reader produces (ARCHITECTURE.md).
+"""The sample dict: the one format that every reader produces.
 
 A sample is a plain `dict[str, np.ndarray]` with exactly these keys (S = crop side):
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# [16 MANO joints + 5 tips] -> canonical 21, as listed in REFERENCES.md.
+# [16 MANO joints + 5 tips] -> canonical 21 (FreiHAND / OpenPose order), written out here.
 CANONICAL_FROM_MANO21 = [0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20]
 TIP_VERTEX_IDS = [744, 320, 443, 554, 671]
 
