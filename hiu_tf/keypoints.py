@@ -35,6 +35,9 @@ KEYPOINT_PARENTS = (-1,) + BONE_PARENTS
 FINGERTIPS = (4, 8, 12, 16, 20)
 # The middle finger's MCP -> PIP bone: the reference bone of the hand3d (RHD/STB) protocol.
 REFERENCE_BONE = (9, 10)
+# The middle finger's MCP: the point whose camera-frame position the regressor head
+# predicts (`HIUModel`'s `camera[:, 1:]`), and whose depth the mesh-health metrics compare.
+ANCHOR_KEYPOINT = 9
 
 
 # RHD (lmb-freiburg/hand3d): wrist, then each finger tip -> MCP (thumb, index, middle, ring,

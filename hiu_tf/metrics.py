@@ -1,7 +1,7 @@
 """Evaluation metrics: pure NumPy functions, and thin streaming Keras metrics for `fit`.
 
 The NumPy functions follow the public protocols that papers compare against
-(see REFERENCES.md); each docstring names its source and units.
+(each docstring names its source, repository and file, and its units).
 
 3D (metres in, metres out):
 
@@ -20,6 +20,11 @@ The NumPy functions follow the public protocols that papers compare against
 Curves: `keypoint_errors`, `pck_curve`, `auc`, `epe_stats` (the aggregation of
 hand3d's / FreiHAND's `EvalUtil`: per keypoint over the samples where it is
 visible, then the mean over keypoints).
+
+Mesh health: `rotation_errors_deg` (geodesic angle of the global orientation)
+and `depth_ratios` (predicted over true depth, in units of the focal length):
+the two numbers that show a regressed mesh escaping from the camera or
+turned the wrong way.
 
 2D and masks: `pck_2d` (pixels, with visibility), `mask_iou`, `mean_iou`,
 `iou_pck` (the paper's "IoU PCK").
@@ -287,6 +292,77 @@ def pa_mpvpe(pred: Any, gt: Any, allow_reflection: bool = False) -> float:
         Mean error over samples and vertices, metres.
     """
     return pa_mpjpe(pred, gt, allow_reflection)
+
+
+# --------------------------------------------------------------------------- mesh health
+
+
+def rotation_errors_deg(pred_rotmat: Any, gt_rotmat: Any) -> np.ndarray:
+    """Geodesic angle between two rotations, per sample, in degrees.
+
+    The angle of `R_pred^T R_gt`: `arccos((trace - 1) / 2)`, the smallest
+    rotation that turns one onto the other (0-180 degrees). Used as the health
+    check of the regressed global hand orientation against the label's.
+
+    Args:
+        pred_rotmat: `[N, 3, 3]` or `[3, 3]` rotation matrices.
+        gt_rotmat: same shape.
+
+    Returns:
+        float64 `[N]` degrees (a float for one pair).
+
+    Raises:
+        ValueError: bad or different shapes.
+    """
+    p = np.asarray(pred_rotmat, np.float64)
+    g = np.asarray(gt_rotmat, np.float64)
+    if p.shape[-2:] != (3, 3) or p.ndim not in (2, 3):
+        raise ValueError(
+            f"pred_rotmat must have shape [N, 3, 3] or [3, 3]. Received: pred_rotmat.shape={_shape(p)}"
+        )
+    _same_shape(pred_rotmat, gt_rotmat, "pred_rotmat", "gt_rotmat")
+    # trace(P^T G) = sum_ij P_ij G_ij
+    trace = np.sum(p * g, axis=(-2, -1))
+    angle = np.degrees(np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0)))
+    return angle if p.ndim == 3 else float(angle)
+
+
+def depth_ratios(pred_depth: Any, pred_focal: Any, gt_depth: Any, gt_focal: Any) -> np.ndarray:
+    """Predicted over true depth of a point, each in units of its camera's focal length.
+
+    A single image fixes the depth of a hand only relative to the focal length
+    (a hand twice as far through a lens twice as long looks the same), and a
+    model with a fixed focal length cannot know the data's. So the ratio
+    compares `Z / f` (metres per pixel at that depth, the inverse of the
+    image scale): 1 when the prediction has the right image size, > 1 when the
+    predicted hand is too far away (drawn too small), < 1 when too close.
+
+    Args:
+        pred_depth: `[N]` predicted depth (metres, > 0 in front of the camera).
+        pred_focal: `[N]` or scalar, the prediction's focal length (pixels).
+        gt_depth: `[N]` true depth (metres).
+        gt_focal: `[N]` or scalar, the true focal length (pixels of the same image).
+
+    Returns:
+        float64 `[N]`: `(pred_depth / pred_focal) / (gt_depth / gt_focal)`.
+
+    Raises:
+        ValueError: mismatched shapes, or a true depth or focal length <= 0.
+    """
+    pz = np.atleast_1d(np.asarray(pred_depth, np.float64))
+    gz = np.atleast_1d(np.asarray(gt_depth, np.float64))
+    if pz.ndim != 1:
+        raise ValueError(f"pred_depth must have shape [N]. Received: pred_depth.shape={_shape(pz)}")
+    _same_shape(pz, gz, "pred_depth", "gt_depth")
+    pf = np.broadcast_to(np.asarray(pred_focal, np.float64), pz.shape)
+    gf = np.broadcast_to(np.asarray(gt_focal, np.float64), pz.shape)
+    if np.any(gz <= 0) or np.any(gf <= 0) or np.any(pf <= 0):
+        raise ValueError(
+            "gt_depth, gt_focal and pred_focal must be > 0. Received: "
+            f"min gt_depth={gz.min():.3g}, min gt_focal={gf.min():.3g}, "
+            f"min pred_focal={pf.min():.3g}"
+        )
+    return (pz / pf) / (gz / gf)
 
 
 # --------------------------------------------------------------------------- F-score
@@ -1006,6 +1082,7 @@ __all__ = [
     "MaskIoU",
     "apply_similarity",
     "auc",
+    "depth_ratios",
     "epe_stats",
     "f_score",
     "freihand_metrics",
@@ -1022,4 +1099,5 @@ __all__ = [
     "procrustes_align",
     "procrustes_transform",
     "rhd_stb_pck",
+    "rotation_errors_deg",
 ]

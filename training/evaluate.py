@@ -49,6 +49,7 @@ import numpy as np
 
 from hiu_tf import metrics
 from hiu_tf.errors import UserError
+from hiu_tf.keypoints import ANCHOR_KEYPOINT
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,8 @@ class _Collector:
         self.ious: list = []
         self.mesh_joints: list = []
         self.mesh_vertices: list = []
+        self.rotations: dict[str, list] = {"pred": [], "gt": []}
+        self.depths: dict[str, list] = {"pred": [], "pred_focal": [], "gt": [], "gt_focal": []}
 
     def add(self, batch: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> None:
         import tensorflow as tf
@@ -189,6 +192,17 @@ class _Collector:
         if np.any(has_3d) and "joints_cam" in self.outputs:
             self.joints_gt.append(batch["joints_cam"][has_3d])
             self.joints_pred.append(out["joints_cam"][has_3d])
+        has_mano = batch["has_mano"] > 0
+        if np.any(has_mano) and "mano_pose" in self.outputs:
+            self.rotations["pred"].append(out["mano_pose"][has_mano, :3])
+            self.rotations["gt"].append(batch["mano_pose"][has_mano, :3])
+        # The depth ratio needs the label's focal length: records without K have zeros.
+        has_depth = has_3d & (batch["intrinsics"][:, 0, 0] > 0)
+        if np.any(has_depth) and "camera" in self.outputs:
+            self.depths["pred"].append(out["camera"][has_depth, 3])
+            self.depths["pred_focal"].append(out["camera"][has_depth, 0])
+            self.depths["gt"].append(batch["joints_cam"][has_depth, ANCHOR_KEYPOINT, 2])
+            self.depths["gt_focal"].append(batch["intrinsics"][has_depth, 0, 0])
         has_mask = batch["has_mask"] > 0
         if np.any(has_mask) and self.mask_key is not None:
             size = batch["mask"].shape[1:3]
@@ -292,6 +306,210 @@ def _check_positive(value: int | None, flag: str, allow_none: bool = False) -> N
         raise EvaluationError(f"{flag} must be an integer >= 1. Received: {flag}={value!r}")
 
 
+def evaluate_model(
+    model,
+    config,
+    dataset,
+    *,
+    batch_size: int = 32,
+    pck_2d_max_px: float = 30.0,
+    total: int | None = None,
+    verbose: int = 0,
+    keep_mesh: bool = False,
+) -> tuple[dict[str, Any], _Collector]:
+    """Runs a model over batches of sample dicts and computes every metric their labels allow.
+
+    The metric sections are those of `evaluate_run` (`keypoints_2d`, `keypoints_3d`,
+    `mask`, `mesh_health`), with their curves as arrays; nothing is written.
+
+    Args:
+        model: an `HIUModel` (or anything whose `predict_on_batch` gives its outputs).
+        config: its `ExperimentConfig`.
+        dataset: an iterable of batch dicts of NumPy arrays or tensors (`eval_dataset`),
+            each at most `batch_size` samples (a smaller one is padded, so that one
+            traced shape serves every batch).
+        batch_size: images per forward pass.
+        pck_2d_max_px: the 2D PCK thresholds are `linspace(0, this, 20)` pixels.
+        total: number of samples, for the progress bar (None = unknown).
+        verbose: 1 shows a progress bar over batches.
+        keep_mesh: keep the mesh joints and vertices (mirrored back for left hands) in
+            the returned collector (`mesh_joints`, `mesh_vertices`).
+
+    Returns:
+        `(metrics, collector)`: the metrics dict (`config`, `num_samples`, `counts`,
+        the sections, and `skipped` with a reason for each section left out) and the
+        `_Collector` that holds the per-sample values.
+    """
+    import keras
+
+    size = config.model.input_size
+    probe = model.predict_on_batch(np.zeros((batch_size, size, size, 3), np.float32))
+    outputs = sorted(probe)
+    mask_key = f"stack{config.model.num_stacks}_mask_logits"
+    mask_key = mask_key if mask_key in probe else None
+    has_mesh = "joints_cam" in probe and "vertices" in probe
+    if keep_mesh and not has_mesh:
+        raise EvaluationError(
+            "--format freihand needs a model with joints_cam and vertices outputs. "
+            f"Received: outputs {outputs}"
+        )
+    collector = _Collector(outputs, mask_key, keep_mesh=keep_mesh)
+
+    steps = None if total is None else math.ceil(total / batch_size)
+    progress = keras.utils.Progbar(steps, verbose=verbose, unit_name="batch")
+    iterator = dataset.as_numpy_iterator() if hasattr(dataset, "as_numpy_iterator") else dataset
+    for step, batch in enumerate(iterator, start=1):
+        batch = {k: np.asarray(v) for k, v in batch.items()}
+        images = batch["image"]
+        n = len(images)
+        if n < batch_size:  # pad: one traced shape for every batch
+            pad = np.zeros((batch_size - n, *images.shape[1:]), images.dtype)
+            images = np.concatenate([images, pad])
+        out = {k: np.asarray(v)[:n] for k, v in model.predict_on_batch(images).items()}
+        collector.add(batch, out)
+        progress.update(step)
+
+    result: dict[str, Any] = {
+        "config": config.name,
+        "num_samples": collector.num_samples,
+        "counts": dict(collector.flags),
+    }
+    skipped: dict[str, str] = {}
+
+    # 2D keypoints
+    gt2d, vis2d = _cat(collector.kp2d["gt"]), _cat(collector.kp2d["visible"])
+    thresholds_2d = np.linspace(0.0, float(pck_2d_max_px), 20)
+    section_2d = {}
+    for name, key in (("heatmap", "keypoints_px_heatmap"), ("mesh", "keypoints_px")):
+        if key not in probe:
+            skipped[f"keypoints_2d.{name}"] = f"the model has no {key} output"
+        elif gt2d is None:
+            skipped[f"keypoints_2d.{name}"] = "no samples with has_2d"
+        else:
+            section_2d[name] = _summary_2d(
+                _cat(collector.kp2d_pred[key]), gt2d, vis2d, thresholds_2d
+            )
+    if section_2d:
+        result["keypoints_2d"] = section_2d
+
+    # 3D keypoints
+    if "joints_cam" not in probe:
+        skipped["keypoints_3d"] = "the model has no joints_cam output"
+    elif not collector.joints_gt:
+        skipped["keypoints_3d"] = "no samples with has_3d"
+    else:
+        gt3d, pred3d = _cat(collector.joints_gt), _cat(collector.joints_pred)
+        pck3d = metrics.rhd_stb_pck(pred3d, gt3d)
+        result["keypoints_3d"] = {
+            "count": len(gt3d),
+            "protocol": "hand3d: root-relative (wrist), rescaled to the reference bone",
+            "auc_20_50": pck3d["auc"],
+            "auc_0_50": pck3d["auc_0_50"],
+            "epe_mean_mm": 1000 * pck3d["epe_mean"],
+            "epe_median_mm": 1000 * pck3d["epe_median"],
+            "mpjpe_mm": 1000 * metrics.mpjpe(pred3d, gt3d, root=0),
+            "pa_mpjpe_mm": 1000 * metrics.pa_mpjpe(pred3d, gt3d),
+            "thresholds_mm": 1000 * pck3d["thresholds"],
+            "pck": pck3d["pck"],
+        }
+
+    # Mesh health: is the regressed hand turned the right way, at the right depth?
+    health: dict[str, Any] = {}
+    if collector.rotations["gt"]:
+        from mano_tf.rotations import axis_angle_to_matrix
+
+        pred_r = axis_angle_to_matrix(_cat(collector.rotations["pred"]).astype(np.float64))
+        gt_r = axis_angle_to_matrix(_cat(collector.rotations["gt"]).astype(np.float64))
+        angles = metrics.rotation_errors_deg(np.asarray(pred_r), np.asarray(gt_r))
+        health.update(
+            rotation_count=len(angles),
+            rotation_error_median_deg=float(np.median(angles)),
+            rotation_error_mean_deg=float(np.mean(angles)),
+        )
+    if collector.depths["gt"]:
+        ratios = metrics.depth_ratios(*(_cat(collector.depths[k]) for k in collector.depths))
+        health.update(
+            depth_count=len(ratios),
+            depth_ratio_median=float(np.median(ratios)),
+            depth_ratio_p10=float(np.percentile(ratios, 10)),
+            depth_ratio_p90=float(np.percentile(ratios, 90)),
+        )
+    if health:
+        result["mesh_health"] = health
+    else:
+        skipped["mesh_health"] = (
+            "needs mano_pose / camera outputs and samples with has_mano or has_3d and K"
+        )
+
+    # Masks
+    if mask_key is None:
+        skipped["mask"] = "the model has no mask output"
+    elif not collector.ious:
+        skipped["mask"] = "no samples with has_mask"
+    else:
+        ious = _cat(collector.ious)
+        thresholds_iou = np.linspace(*metrics.IOU_THRESHOLDS)
+        curve = metrics.iou_pck(ious, thresholds_iou)
+        result["mask"] = {
+            "count": len(ious),
+            "output": mask_key,
+            "mean_iou": float(ious.mean()),
+            "iou_pck_auc": metrics.auc(curve, thresholds_iou),
+            "thresholds": thresholds_iou,
+            "iou_pck": curve,
+        }
+    if skipped:
+        result["skipped"] = skipped
+    return result, collector
+
+
+def plot_metrics(result: dict[str, Any], out_dir: str, name: str) -> list[str]:
+    """The PCK-curve plots of an `evaluate_model` metrics dict; returns the files written.
+
+    `pck_2d.png` (heat-map and projected-mesh keypoints), `pck_3d.png` and
+    `iou_pck.png`, each when its section exists.
+    """
+    from hiu_tf.visualize import plot_pck_curves
+
+    files = []
+    section_2d = result.get("keypoints_2d", {})
+    if section_2d:
+        keys = {"heatmap": "keypoints_px_heatmap", "mesh": "keypoints_px"}
+        curves = {f"{k} ({keys[k]})": (v["thresholds_px"], v["pck"]) for k, v in section_2d.items()}
+        count = max(v["count"] for v in section_2d.values())
+        files.append(
+            plot_pck_curves(
+                curves,
+                os.path.join(out_dir, "pck_2d.png"),
+                title=f"2D PCK, {name} (n={count})",
+                xlabel="threshold (px of the input crop)",
+            )
+        )
+    k3 = result.get("keypoints_3d")
+    if k3:
+        files.append(
+            plot_pck_curves(
+                {"joints_cam": (np.asarray(k3["thresholds_mm"]) / 1000.0, k3["pck"])},
+                os.path.join(out_dir, "pck_3d.png"),
+                title=f"3D PCK (hand3d protocol), {name} (n={k3['count']})",
+                xlabel="threshold (mm)",
+                x_scale=1000.0,
+            )
+        )
+    mask = result.get("mask")
+    if mask:
+        files.append(
+            plot_pck_curves(
+                {mask["output"]: (mask["thresholds"], mask["iou_pck"])},
+                os.path.join(out_dir, "iou_pck.png"),
+                title=f"IoU PCK, {name} (n={mask['count']})",
+                xlabel="IoU threshold",
+                ylabel="fraction of images with IoU > threshold",
+            )
+        )
+    return files
+
+
 def evaluate_run(
     run_dir: str,
     data: str,
@@ -325,12 +543,10 @@ def evaluate_run(
         EvaluationError: bad options or inputs; RunError: not a run folder;
         TFRecordError: no records.
     """
-    import keras
 
     from hiu_tf.config import load_config
     from hiu_tf.data import tfrecord
     from hiu_tf.runs import RunPaths, load_run
-    from hiu_tf.visualize import plot_pck_curves
 
     _check_positive(batch_size, "--batch-size")
     _check_positive(max_samples, "--max-samples", allow_none=True)
@@ -361,125 +577,23 @@ def evaluate_run(
     size = config.model.input_size
     dataset, total = eval_dataset(data, size, batch_size, max_samples)
 
-    probe = model.predict_on_batch(np.zeros((batch_size, size, size, 3), np.float32))
-    outputs = sorted(probe)
-    mask_key = f"stack{config.model.num_stacks}_mask_logits"
-    mask_key = mask_key if mask_key in probe else None
-    has_mesh = "joints_cam" in probe and "vertices" in probe
-    if output_format == "freihand" and not has_mesh:
-        raise EvaluationError(
-            "--format freihand needs a model with joints_cam and vertices outputs. "
-            f"Received: outputs {outputs}"
-        )
-    collector = _Collector(outputs, mask_key, keep_mesh=output_format == "freihand")
-
-    steps = None if total is None else math.ceil(total / batch_size)
-    progress = keras.utils.Progbar(steps, verbose=verbose, unit_name="batch")
-    for step, batch in enumerate(dataset.as_numpy_iterator(), start=1):
-        images = batch["image"]
-        n = len(images)
-        if n < batch_size:  # pad: one traced shape for every batch
-            pad = np.zeros((batch_size - n, *images.shape[1:]), images.dtype)
-            images = np.concatenate([images, pad])
-        out = {k: np.asarray(v)[:n] for k, v in model.predict_on_batch(images).items()}
-        collector.add(batch, out)
-        progress.update(step)
+    out_dir = out_dir or default_out_dir(run_dir, data)
+    result, collector = evaluate_model(
+        model,
+        config,
+        dataset,
+        batch_size=batch_size,
+        pck_2d_max_px=pck_2d_max_px,
+        total=total,
+        verbose=verbose,
+        keep_mesh=output_format == "freihand",
+    )
     if collector.num_samples == 0:
         raise EvaluationError(f"{data} holds no records")
-
-    out_dir = out_dir or default_out_dir(run_dir, data)
     os.makedirs(out_dir, exist_ok=True)
-    files: list[str] = []
-    result: dict[str, Any] = {
-        "run": run_dir,
-        "data": data,
-        "config": config.name,
-        "num_samples": collector.num_samples,
-        "counts": dict(collector.flags),
-    }
-    skipped: dict[str, str] = {}
-
-    # 2D keypoints
-    gt2d, vis2d = _cat(collector.kp2d["gt"]), _cat(collector.kp2d["visible"])
-    thresholds_2d = np.linspace(0.0, float(pck_2d_max_px), 20)
-    section_2d, curves_2d = {}, {}
-    for name, key in (("heatmap", "keypoints_px_heatmap"), ("mesh", "keypoints_px")):
-        if key not in probe:
-            skipped[f"keypoints_2d.{name}"] = f"the model has no {key} output"
-        elif gt2d is None:
-            skipped[f"keypoints_2d.{name}"] = "no samples with has_2d"
-        else:
-            section_2d[name] = _summary_2d(
-                _cat(collector.kp2d_pred[key]), gt2d, vis2d, thresholds_2d
-            )
-            curves_2d[f"{name} ({key})"] = (thresholds_2d, section_2d[name]["pck"])
-    if section_2d:
-        result["keypoints_2d"] = section_2d
-        files.append(
-            plot_pck_curves(
-                curves_2d,
-                os.path.join(out_dir, "pck_2d.png"),
-                title=f"2D PCK, {data_name(data)} (n={len(gt2d)})",
-                xlabel="threshold (px of the input crop)",
-            )
-        )
-
-    # 3D keypoints
-    if "joints_cam" not in probe:
-        skipped["keypoints_3d"] = "the model has no joints_cam output"
-    elif not collector.joints_gt:
-        skipped["keypoints_3d"] = "no samples with has_3d"
-    else:
-        gt3d, pred3d = _cat(collector.joints_gt), _cat(collector.joints_pred)
-        pck3d = metrics.rhd_stb_pck(pred3d, gt3d)
-        result["keypoints_3d"] = {
-            "count": len(gt3d),
-            "protocol": "hand3d: root-relative (wrist), rescaled to the reference bone",
-            "auc_20_50": pck3d["auc"],
-            "auc_0_50": pck3d["auc_0_50"],
-            "epe_mean_mm": 1000 * pck3d["epe_mean"],
-            "epe_median_mm": 1000 * pck3d["epe_median"],
-            "mpjpe_mm": 1000 * metrics.mpjpe(pred3d, gt3d, root=0),
-            "pa_mpjpe_mm": 1000 * metrics.pa_mpjpe(pred3d, gt3d),
-            "thresholds_mm": 1000 * pck3d["thresholds"],
-            "pck": pck3d["pck"],
-        }
-        files.append(
-            plot_pck_curves(
-                {"joints_cam": (pck3d["thresholds"], pck3d["pck"])},
-                os.path.join(out_dir, "pck_3d.png"),
-                title=f"3D PCK (hand3d protocol), {data_name(data)} (n={len(gt3d)})",
-                xlabel="threshold (mm)",
-                x_scale=1000.0,
-            )
-        )
-
-    # Masks
-    if mask_key is None:
-        skipped["mask"] = "the model has no mask output"
-    elif not collector.ious:
-        skipped["mask"] = "no samples with has_mask"
-    else:
-        ious = _cat(collector.ious)
-        thresholds_iou = np.linspace(*metrics.IOU_THRESHOLDS)
-        curve = metrics.iou_pck(ious, thresholds_iou)
-        result["mask"] = {
-            "count": len(ious),
-            "output": mask_key,
-            "mean_iou": float(ious.mean()),
-            "iou_pck_auc": metrics.auc(curve, thresholds_iou),
-            "thresholds": thresholds_iou,
-            "iou_pck": curve,
-        }
-        files.append(
-            plot_pck_curves(
-                {mask_key: (thresholds_iou, curve)},
-                os.path.join(out_dir, "iou_pck.png"),
-                title=f"IoU PCK, {data_name(data)} (n={len(ious)})",
-                xlabel="IoU threshold",
-                ylabel="fraction of images with IoU > threshold",
-            )
-        )
+    files = plot_metrics(result, out_dir, data_name(data))
+    result = {"run": run_dir, "data": data, **result}
+    skipped = result.pop("skipped", {})
 
     # FreiHAND predictions
     if output_format == "freihand":
@@ -518,7 +632,9 @@ __all__ = [
     "data_name",
     "default_out_dir",
     "eval_dataset",
+    "evaluate_model",
     "evaluate_run",
     "load_freihand_ground_truth",
+    "plot_metrics",
     "write_freihand_predictions",
 ]

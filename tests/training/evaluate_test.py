@@ -149,6 +149,48 @@ def test_freihand_scores_from_ground_truth_files(evaluated):
         assert got[key] == (None if value is None else pytest.approx(value, abs=1e-12)), key
 
 
+def _rodrigues(aa: np.ndarray) -> np.ndarray:
+    """Axis-angle `[N, 3]` -> `[N, 3, 3]`: I + sin(t) K + (1 - cos(t)) K^2 (t > 0 here)."""
+    out = []
+    for v in aa:
+        t = np.linalg.norm(v)
+        x, y, z = v / t
+        k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+        out.append(np.eye(3) + np.sin(t) * k + (1.0 - np.cos(t)) * k @ k)
+    return np.stack(out)
+
+
+def test_mesh_health_matches_a_reference(evaluated):
+    """Rotation error and depth ratio from the model's outputs, recomputed independently."""
+    from hiu_tf.runs import load_run
+
+    run, data, result, _, _ = evaluated
+    _, model = load_run(run)
+    records = list(tfrecord.read_tfrecords(data).as_numpy_iterator())
+    full = [i for i in range(COUNT) if LABELS[i] == 0]  # has_3d and has_mano
+    out = model(np.stack([records[i]["image"] for i in full]), training=False)
+    pred_r = _rodrigues(np.asarray(out["mano_pose"])[:, :3].astype(np.float64))
+    gt_r = _rodrigues(np.stack([records[i]["mano_pose"][:3] for i in full]).astype(np.float64))
+    # The angle of the relative rotation, from its quaternion's real part.
+    angles = []
+    for p, g in zip(pred_r, gt_r, strict=True):
+        rel = p.T @ g
+        w = np.sqrt(max(1.0 + np.trace(rel), 0.0)) / 2.0
+        angles.append(np.degrees(2.0 * np.arccos(min(w, 1.0))))
+    camera = np.asarray(out["camera"], np.float64)
+    ratios = [
+        (camera[j, 3] / camera[j, 0])
+        / (records[i]["joints_cam"][9, 2] / records[i]["intrinsics"][0, 0])
+        for j, i in enumerate(full)
+    ]
+    health = result.metrics["mesh_health"]
+    assert health["rotation_count"] == health["depth_count"] == len(full)
+    assert health["rotation_error_median_deg"] == pytest.approx(np.median(angles), abs=1e-3)
+    assert health["rotation_error_mean_deg"] == pytest.approx(np.mean(angles), abs=1e-3)
+    assert health["depth_ratio_median"] == pytest.approx(np.median(ratios), rel=1e-5)
+    assert health["depth_ratio_p10"] <= health["depth_ratio_median"] <= health["depth_ratio_p90"]
+
+
 def test_resized_crops_max_samples_and_skipped_sections(tmp_path, hand_model):
     run = make_run(tmp_path / "run", hand_model, mesh_head=False)
     data = write_records(tmp_path / "big", count=5, size=96)  # resized to 64
@@ -162,6 +204,9 @@ def test_resized_crops_max_samples_and_skipped_sections(tmp_path, hand_model):
     assert m["skipped"] == {
         "keypoints_2d.mesh": "the model has no keypoints_px output",
         "keypoints_3d": "the model has no joints_cam output",
+        "mesh_health": (
+            "needs mano_pose / camera outputs and samples with has_mano or has_3d and K"
+        ),
     }
     assert sorted(os.listdir(out)) == ["iou_pck.png", "metrics.json", "pck_2d.png"]
     with pytest.raises(evaluate.EvaluationError, match="needs a model with a mesh head"):
