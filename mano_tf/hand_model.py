@@ -34,7 +34,7 @@ MANO_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
 # smplx / HaMeR fingertip vertex ids of the right MANO mesh: thumb, index, middle, ring, pinky.
 MANO_TIP_VERTEX_IDS = (744, 320, 443, 554, 671)
 # [16 MANO joints + 5 tips (thumb, index, middle, ring, pinky)] -> the canonical 21
-# keypoints of REFERENCES.md: canonical[i] = mano_with_tips[MANO_TO_CANONICAL[i]].
+# keypoints (`hiu_tf.keypoints`): canonical[i] = mano_with_tips[MANO_TO_CANONICAL[i]].
 MANO_TO_CANONICAL = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)
 NPZ_FORMAT_VERSION = 1
 
@@ -193,6 +193,35 @@ def mirror_hand_model(model: HandModel) -> HandModel:
         side=side,
         name=f"{model.name}, mirrored to {side}",
     )
+
+
+def facing_rotation(wrist, index_base, middle_base, pinky_base) -> np.ndarray:
+    """The rotation that turns a hand upright, its palm towards the camera.
+
+    From four joints of a flat hand (any frame): `a` = wrist -> middle-finger base,
+    `c` = normalised `a x (index base - pinky base)`, `b = c x a`. The returned
+    `R` maps `a` to image-up `(0, -1, 0)` and `c` to the viewing direction
+    `(0, 0, 1)` of the camera frame (x right, y down, z forward). For a right
+    hand the palm then faces the camera with the thumb on the image's right; for
+    a left hand (mirrored), the back of the hand.
+
+    Args:
+        wrist, index_base, middle_base, pinky_base: `[3]` points.
+
+    Returns:
+        `[3, 3]` float64 rotation matrix.
+    """
+    wrist, index_base, middle_base, pinky_base = (
+        np.asarray(p, np.float64) for p in (wrist, index_base, middle_base, pinky_base)
+    )
+    a = middle_base - wrist
+    a = a / np.linalg.norm(a)
+    c = np.cross(a, index_base - pinky_base)
+    c = c / np.linalg.norm(c)
+    b = np.cross(c, a)
+    source = np.stack([a, b, c], axis=1)  # columns
+    target = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # a_t, b_t, c_t
+    return target @ source.T
 
 
 def _validate(model: HandModel) -> None:

@@ -82,6 +82,64 @@ def test_flexion_axes_curl_towards_the_palm():
     assert (bent[8] - rest[8]) @ palm > 0  # the index tip moved to the palm side
 
 
+def _facing(seed=0):
+    """A random rotation standing in for `facing_rotation` (any rotation will do)."""
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q * np.sign(np.linalg.det(q))
+
+
+@pytest.mark.parametrize("max_tilt", [0.0, 40.0, 90.0])
+def test_orientation_tilt_is_uniform_on_its_cap_and_back_rate_flips(max_tilt):
+    facing = _facing()
+    palm = facing.T @ np.array([0.0, 0.0, 1.0])  # the model-frame vector facing turns to +z
+    up = facing.T @ np.array([0.0, -1.0, 0.0])
+    rng = np.random.default_rng(1)
+    for back_rate, sign in ((0.0, 1.0), (1.0, -1.0)):
+        rotations = [
+            synthetic.random_orientation(rng, facing, max_tilt, back_rate) for _ in range(2000)
+        ]
+        for r in rotations[:20]:
+            np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-9)
+            assert np.linalg.det(r) == pytest.approx(1.0)
+        cos = np.array([sign * (r @ palm)[2] for r in rotations])  # palm (or back) vs view
+        low = np.cos(np.radians(max_tilt))
+        assert np.all(cos >= low - 1e-9)
+        # cos(tilt) uniform on [cos(max_tilt), 1]: its mean and spread.
+        assert np.mean(cos) == pytest.approx((1 + low) / 2, abs=0.02)
+        if max_tilt > 0:
+            assert np.std(cos) == pytest.approx((1 - low) / np.sqrt(12), rel=0.1)
+        # The roll is uniform: the hand's up direction points every way in the image.
+        ups = np.array([(r @ up)[:2] for r in rotations])
+        if max_tilt == 0:
+            np.testing.assert_allclose(np.linalg.norm(ups, axis=1), 1.0, atol=1e-9)
+        angles = np.arctan2(ups[:, 1], ups[:, 0])
+        counts, _ = np.histogram(angles, bins=8, range=(-np.pi, np.pi))
+        assert counts.min() > 0.7 * len(rotations) / 8
+
+
+def test_orientation_at_full_tilt_is_uniform_on_so3():
+    rng = np.random.default_rng(2)
+    rotations = np.array(
+        [synthetic.random_orientation(rng, _facing(3), 180.0, 0.3) for _ in range(4000)]
+    )
+    # Uniform on SO(3): every entry has mean 0 and variance 1/3.
+    np.testing.assert_allclose(rotations.mean(axis=0), 0.0, atol=0.04)
+    np.testing.assert_allclose((rotations**2).mean(axis=0), 1 / 3, atol=0.03)
+
+
+def test_generator_orientation_follows_the_config():
+    from mano_tf.rotations import axis_angle_to_matrix
+
+    config = synthetic.SynthConfig(image_size=32, max_tilt_deg=0.0, back_rate=0.0, chunk_size=8)
+    gen = synthetic.SyntheticGenerator(config)
+    samples = [s for _, s in gen(seed=5, count=8)]
+    palm = gen.facing.T @ np.array([0.0, 0.0, 1.0])
+    for sample in samples:
+        r = np.asarray(axis_angle_to_matrix(sample["mano_pose"][:3].astype(np.float64)))
+        np.testing.assert_allclose((r @ palm)[2], 1.0, atol=1e-5)  # the palm faces the camera
+
+
 def test_user_backgrounds(tmp_path):
     image = np.zeros((90, 120, 3), np.uint8)
     image[:] = (10, 200, 30)
@@ -126,6 +184,10 @@ def test_write_is_deterministic(tmp_path):
 def test_config_errors():
     with pytest.raises(synthetic.SynthError, match="occluder_rate must be in"):
         synthetic.SynthConfig(occluder_rate=1.5)
+    with pytest.raises(synthetic.SynthError, match=r"Received: max_tilt_deg=200"):
+        synthetic.SynthConfig(max_tilt_deg=200)
+    with pytest.raises(synthetic.SynthError, match="back_rate must be in"):
+        synthetic.SynthConfig(back_rate=1.2)
     with pytest.raises(synthetic.SynthError, match="focal_min must be > 0 and <= focal_max"):
         synthetic.SynthConfig(focal_min=3.0, focal_max=2.0)
     left = dataclasses.replace(stick_hand_model(), side="left")
