@@ -131,14 +131,14 @@ def _trunk(model, images01):
     return maps, features
 
 
-def _params_only(model, features) -> dict[str, tf.Tensor]:
+def _params_only(model, features, keypoints_px=None) -> dict[str, tf.Tensor]:
     """Encoded features (`_trunk`) -> the head's FC layers -> pose, shape and camera,
     without the hand model (see `check_exportable`)."""
     from mano_tf import rotations
 
     cfg = model.model_config
     with tf.name_scope(model.head.name):
-        params = model.head.regress(features)
+        params = model.head.regress(features, keypoints_px)
     joint_params = params["joint_params"]
     if cfg.rotation == "6d":
         joint_rotmat = rotations.rotation_6d_to_matrix(tf.reshape(joint_params, (-1, 15, 6)))
@@ -182,14 +182,17 @@ def forward(model, images, mesh: bool = True) -> dict[str, tf.Tensor]:
             # x86 thread); squeeze is a RESHAPE, free.
             out["mask"] = tf.squeeze(tf.sigmoid(logits), axis=-1)  # [B, S, S]
         if cfg.mesh_head:
+            keypoints = out.get("keypoints_px") if cfg.head_keypoints else None
             if mesh:
                 # no renderer
-                mesh_out = model.mesh_outputs(features, training=False, encoded=True)
+                mesh_out = model.mesh_outputs(
+                    features, training=False, encoded=True, keypoints_px=keypoints
+                )
                 for key in PARAM_KEYS + ("vertices", "joints_cam"):
                     out[key] = tf.cast(mesh_out[key], tf.float32)
                 out["keypoints_px_mesh"] = tf.cast(mesh_out["keypoints_px"], tf.float32)
             else:
-                out.update(_params_only(model, features))
+                out.update(_params_only(model, features, keypoints))
     return {k: out[k] for k in output_keys(model, mesh)}
 
 

@@ -34,6 +34,7 @@ from hiu_tf.errors import UserError
 TASKS = ("heatmap", "mask", "pof")
 NUM_STACKS_CHOICES = (1, 2, 4, 8)
 ROTATIONS = ("axis_angle", "6d")
+HEAD_POOLINGS = ("average", "flatten")
 FOCAL_MODES = ("fixed", "predicted")
 HEATMAP_DECODERS = ("dark", "peak", "mean")  # hiu_tf.layers.soft_argmax
 NORMS = ("batch", "group")
@@ -44,6 +45,7 @@ LR_SCHEDULES = ("cosine", "constant")
 DISTRIBUTE = ("default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
+RENDER_SIGMA_DIVISOR = 512  # default silhouette edge width: heatmap_size / this (pixels)
 
 
 class ConfigError(UserError, ValueError):
@@ -192,6 +194,13 @@ class ModelConfig(_Section):
         mesh_head: build the regressor head, MANO, the camera and the renderer.
         head_width: channels of the regressor head's convolutions and hidden FC layer.
         head_downsamples: stride-2 convolutions of the regressor head before pooling.
+        head_pooling: how the regressor head pools its last map: "average" (global
+            average pooling) or "flatten" (the map flattened, keeping where each feature
+            is; `RegressorHead`).
+        head_keypoints: the regressor head also reads the 2D keypoints of the heat-maps
+            (`keypoints_px_heatmap`, without gradient) next to the fused features: the
+            fingers' articulation and the hand's turn are easier to regress from where
+            the keypoints are than from pooled features (needs the "heatmap" task).
         regress_every_stack: also run the shared regressor head (and MANO) on every
             intermediate stack and output `stack{i}_*` mesh outputs (paper Table 3).
         hand_model: "open:right" / "open:left" (the project's open model) or a MANO file.
@@ -204,9 +213,29 @@ class ModelConfig(_Section):
         focal_length_norm: focal length in units of the crop side: f_px = value * S.
         hand_size_m: typical hand extent (metres), with `hand_fill` sets the initial depth.
         hand_fill: fraction of the crop that the hand spans at initialisation.
+        depth_range: the regressed depth of the hand stays within a factor of this of its
+            initial value (`RegressorHead`: a bounded log-depth), so the mesh cannot
+            drift off to infinity or onto the camera (> 1).
+        head_gradient_scale: multiplies the gradient that the regressor head sends back
+            into the shared backbone during training (the forward pass is unchanged):
+            1 = the paper's end-to-end training, in which the mesh terms swamp the
+            heat-map, mask and POF terms on the shared trunk (docs/learning.md: heat-map
+            median error 8.0 px against 4.2 px at 0.01 after 4,000 demo steps); 0 = the
+            head learns on the backbone's features as they are, and the last stack's
+            task attention, which only the head reads, gets no gradient at all. The
+            default, 0.01, keeps that fusion learning (Adam's steps do not depend on a
+            gradient's scale) while the trunk hardly feels the mesh terms (>= 0).
         render_mask: render the soft silhouette of the mesh at heat-map resolution.
         render_sigma: width of the silhouette's soft edges, in heat-map pixels
-            (`mano_tf.render.silhouette.sigma_from_pixels`).
+            (`mano_tf.render.silhouette.sigma_from_pixels`); None = `heatmap_size / 512`
+            (0.125 px at 64 x 64, 0.03 px at 16 x 16). The soft silhouette of a
+            dense mesh is the union of thousands of soft triangles, so it spills
+            over its outline by a few widths; wider edges make the rendered-mask
+            error smallest for a hand drawn too small, i.e. too far from the camera
+            (1 px at 16 x 16: 1.6 times the true depth). At 1/512 of the side the
+            error is smallest within 2 % of the true depth at every map size (a
+            test checks it on the open hand), at the price of gradients only near
+            the outline.
     """
 
     SECTION: ClassVar[str] = "model"
@@ -233,6 +262,8 @@ class ModelConfig(_Section):
     mesh_head: bool = True
     head_width: int = 128
     head_downsamples: int = 3
+    head_pooling: str = "average"
+    head_keypoints: bool = False
     regress_every_stack: bool = False
     hand_model: str = "open:right"
     use_pca: bool = False
@@ -243,8 +274,10 @@ class ModelConfig(_Section):
     focal_length_norm: float = 2.0
     hand_size_m: float = 0.2
     hand_fill: float = 0.8
+    depth_range: float = 4.0
+    head_gradient_scale: float = 0.01
     render_mask: bool = True
-    render_sigma: float = 1.0
+    render_sigma: float | None = None
 
     def validate(self) -> None:
         s = self.SECTION
@@ -302,18 +335,37 @@ class ModelConfig(_Section):
                 "must be 'axis_angle' when model.use_pca=true (PCA coefficients are axis-angle)",
             )
         _one_of(s, "rotation", self.rotation, ROTATIONS)
+        _one_of(s, "head_pooling", self.head_pooling, HEAD_POOLINGS)
+        if self.head_keypoints and "heatmap" not in self.tasks:
+            raise _fail(
+                f"{s}.head_keypoints",
+                self.head_keypoints,
+                "needs the 'heatmap' task in model.tasks",
+            )
         _one_of(s, "heatmap_decoder", self.heatmap_decoder, HEATMAP_DECODERS)
         _positive(s, "decoder_sigma", self.decoder_sigma, allow_zero=True)
         _one_of(s, "focal_mode", self.focal_mode, FOCAL_MODES)
-        for name in ("focal_length_norm", "hand_size_m", "render_sigma"):
+        for name in ("focal_length_norm", "hand_size_m"):
             _positive(s, name, getattr(self, name))
+        if self.render_sigma is not None:
+            _positive(s, "render_sigma", self.render_sigma)
         if not 0 < self.hand_fill <= 1:
             raise _fail(f"{s}.hand_fill", self.hand_fill, "must be in (0, 1]")
+        if not (math.isfinite(self.depth_range) and self.depth_range > 1):
+            raise _fail(f"{s}.depth_range", self.depth_range, "must be > 1")
+        _positive(s, "head_gradient_scale", self.head_gradient_scale, allow_zero=True)
 
     @property
     def heatmap_size(self) -> int:
         """Side of the heat-map, mask and POF maps: input_size / 4."""
         return self.input_size // 4
+
+    @property
+    def render_sigma_px(self) -> float:
+        """`render_sigma`, or its default `heatmap_size / 256`, in heat-map pixels."""
+        if self.render_sigma is not None:
+            return self.render_sigma
+        return self.heatmap_size / RENDER_SIGMA_DIVISOR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -353,6 +405,10 @@ class DataConfig(_Section):
         heatmap_sigma: standard deviation of the Gaussian heat-maps, heat-map pixels.
         pof_half_width: half-thickness of a bone in the POF, heat-map pixels
             (`hiu_tf.targets.make_targets`).
+        mask_threshold: the mask target at heat-map resolution (`mask_small`) is 1 where
+            a map pixel is covered at least this much; null (the default) = the covered
+            fraction itself, a soft target that keeps thin fingers
+            (`hiu_tf.targets.make_targets`).
         batch_size: global batch size (split across replicas).
         shuffle_buffer: examples in the shuffle buffer.
         augment: apply geometric and colour augmentation to training data.
@@ -367,6 +423,7 @@ class DataConfig(_Section):
     heatmap_size: int | None = None
     heatmap_sigma: float = 2.0
     pof_half_width: float = 1.0
+    mask_threshold: float | None = None
     batch_size: int = 32
     shuffle_buffer: int = 1000
     augment: bool = True
@@ -385,6 +442,8 @@ class DataConfig(_Section):
                 raise _fail(f"{s}.{name}", getattr(self, name), "must be >= 1 or null")
         for name in ("heatmap_sigma", "pof_half_width"):
             _positive(s, name, getattr(self, name))
+        if self.mask_threshold is not None and not 0 < self.mask_threshold <= 1:
+            raise _fail(f"{s}.mask_threshold", self.mask_threshold, "must be in (0, 1] or null")
         if self.batch_size < 1:
             raise _fail(f"{s}.batch_size", self.batch_size, "must be >= 1")
         if self.shuffle_buffer < 0:
@@ -406,6 +465,20 @@ class LossConfig(_Section):
         ssl_2d: re-projected joints vs. the heat-maps' keypoints (self-supervised).
         pose_prior: L2 prior on the MANO pose.
         shape_prior: L2 prior on the MANO shape.
+        global_rotation: regressed vs labelled global orientation (`has_mano`; ours).
+        hand_pose: regressed vs labelled finger rotations (`has_mano`; ours).
+        shape: regressed vs labelled shape coefficients (`has_mano`; ours).
+        joints_3d: root-relative 3D keypoints, in units of 10 cm (`has_3d`; ours).
+        depth: the anchor's depth in focal-length units, log error (`has_3d`; ours).
+
+    The last five are not in the paper (`hiu_tf.losses` says what each does and
+    why); `training/configs/objective-paper.yaml` switches them off.
+
+    The heat-map and POF terms are pixel means of sparse maps: about 0.05 and 0.012
+    for an all-zero prediction on 16 x 16 maps, and smaller on larger maps (the
+    Gaussians and bones cover a smaller share of the pixels), while the mesh terms
+    are about 1. Weights of 1 let the mesh terms dominate; the demo, on 16 x 16
+    maps, uses 30 and 50 (`training/configs/demo.yaml`, docs/learning.md).
     """
 
     SECTION: ClassVar[str] = "loss"
@@ -420,6 +493,11 @@ class LossConfig(_Section):
     ssl_2d: float = 0.1
     pose_prior: float = 0.001
     shape_prior: float = 0.001
+    global_rotation: float = 1.0
+    hand_pose: float = 1.0
+    shape: float = 0.1
+    joints_3d: float = 1.0
+    depth: float = 1.0
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):

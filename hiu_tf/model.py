@@ -29,10 +29,13 @@ and, with `mesh_head=True`, from the last stack's fused features:
     mano_pose      [B, 48]     axis-angle: global orientation (3), then the 15 joints in
                                MANO order (45), *after* PCA and `hands_mean` (the
                                rotations that pose the mesh; `ManoLayer.full_pose`)
+    pose_rotmat    [B, 16, 3, 3]  the same rotations as matrices (what the losses on
+                               rotations compare: no round trip through axis-angle)
     mano_betas     [B, 10]     shape coefficients
     camera         [B, 4]      (f, T_x, T_y, T_z): focal length in input pixels and the
                                translation (metres) of the hand's anchor point, the
-                               middle-finger MCP (keypoint 9), in the camera frame
+                               middle-finger MCP (keypoint 9), in the camera frame;
+                               T_z stays within `depth_range` of its initial value
     vertices       [B, V, 3]   mesh, camera frame, metres
     joints_cam     [B, 21, 3]  3D keypoints, camera frame, metres, canonical order
     keypoints_px   [B, 21, 2]  joints_cam projected with Q (paper Eq. 5: focal f,
@@ -41,7 +44,7 @@ and, with `mesh_head=True`, from the last stack's fused features:
                                resolution (when `render_mask=True`)
 
 With `regress_every_stack=True`, stacks i < N also give `stack{i}_mano_pose`,
-`stack{i}_mano_betas`, `stack{i}_camera`, `stack{i}_joints_cam` and
+`stack{i}_pose_rotmat`, `stack{i}_mano_betas`, `stack{i}_camera`, `stack{i}_joints_cam` and
 `stack{i}_keypoints_px` from the same (shared) head; the last stack's are the
 unprefixed keys above.
 
@@ -64,19 +67,20 @@ import numpy as np
 from keras import ops
 
 from hiu_tf.config import ModelConfig, config_to_dict
+from hiu_tf.keypoints import ANCHOR_KEYPOINT
 from hiu_tf.layers.mtl_block import TASK_OUTPUTS, MTLBlock
 from hiu_tf.layers.regressor_head import RegressorHead
 from hiu_tf.layers.soft_argmax import SoftArgmax
 from hiu_tf.layers.stem import Stem
 from hiu_tf.losses import MultiTaskLossMixin
 from mano_tf import camera, rotations
+from mano_tf.hand_model import facing_rotation
 from mano_tf.mano_layer import ManoLayer
 from mano_tf.render.silhouette import render_silhouette, sigma_from_pixels
 
 logger = logging.getLogger(__name__)
 
 STRIDE = 4  # input pixels per heat-map pixel (the stem's two stride-2 convolutions)
-ANCHOR_KEYPOINT = 9  # middle-finger MCP: the point that `camera[:, 1:]` places
 # MANO joint indices used to find the hand's frame: wrist, index / middle / pinky bases.
 _WRIST, _INDEX1, _MIDDLE1, _PINKY1 = 0, 1, 4, 7
 
@@ -105,11 +109,10 @@ def load_hand_model(spec: str):
 def canonical_rotation(hand_model) -> np.ndarray:
     """The rotation that turns the hand upright and towards the camera at step 0.
 
-    From the rest pose (`J_regressor @ v_template`): `a` = wrist -> middle-finger
-    base, `c` = normalised `a x (index base - pinky base)`, `b = c x a`. The
-    returned `R_0` maps `a` to image-up (0, -1, 0) and `c` to the viewing direction
-    (0, 0, 1): for a right hand the palm then faces the camera with the thumb on
-    the image's right (for a mirrored left model, the back of the hand).
+    `mano_tf.hand_model.facing_rotation` of the rest pose's joints
+    (`J_regressor @ v_template`): wrist, index / middle / pinky bases. For a right
+    hand the palm then faces the camera with the thumb on the image's right (for a
+    mirrored left model, the back of the hand).
 
     Args:
         hand_model: a `mano_tf.hand_model.HandModel`.
@@ -120,14 +123,20 @@ def canonical_rotation(hand_model) -> np.ndarray:
     joints = np.asarray(hand_model.J_regressor, np.float64) @ np.asarray(
         hand_model.v_template, np.float64
     )  # [16, 3]
-    a = joints[_MIDDLE1] - joints[_WRIST]
-    a /= np.linalg.norm(a)
-    c = np.cross(a, joints[_INDEX1] - joints[_PINKY1])
-    c /= np.linalg.norm(c)
-    b = np.cross(c, a)
-    source = np.stack([a, b, c], axis=1)  # columns
-    target = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # a_t, b_t, c_t
-    return target @ source.T
+    return facing_rotation(joints[_WRIST], joints[_INDEX1], joints[_MIDDLE1], joints[_PINKY1])
+
+
+def scale_gradient(x, scale: float):
+    """`x` in the forward pass; its gradient multiplied by `scale` in the backward pass.
+
+    `stop_gradient(x) + scale * (x - stop_gradient(x))`: the second term is exactly
+    zero forward and has the gradient `scale`. Plain ops, so it traces, exports and
+    runs under XLA like any other; the model applies it during training only.
+    """
+    if scale == 0.0:
+        return ops.stop_gradient(x)
+    frozen = ops.stop_gradient(x)
+    return frozen + scale * (x - frozen)
 
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
@@ -239,12 +248,15 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             self.head = RegressorHead(
                 width=cfg.head_width,
                 downsamples=cfg.head_downsamples,
+                pooling=cfg.head_pooling,
+                keypoint_inputs=cfg.head_keypoints,
                 rotation=cfg.rotation,
                 num_pca_comps=cfg.num_pca_comps if cfg.use_pca else 0,
                 focal_mode=cfg.focal_mode,
                 focal_length_norm=cfg.focal_length_norm,
                 input_size=cfg.input_size,
                 reference_depth=cfg.focal_length_norm * cfg.hand_size_m / cfg.hand_fill,
+                depth_range=cfg.depth_range,
                 canonical_rotation=r0,
                 norm=cfg.norm,
                 norm_groups=cfg.norm_groups,
@@ -300,13 +312,23 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
                 key = TASK_OUTPUTS[task][0]
                 outputs[f"stack{i}_{key}"] = ops.cast(out[key], "float32")
             if self.head is not None and cfg.regress_every_stack and i < cfg.num_stacks:
-                outputs.update(self.mesh_outputs(out["features"], f"stack{i}_", training=training))
+                keypoints = None
+                if cfg.head_keypoints:  # this stack's own heat-maps
+                    keypoints = self.soft_argmax(outputs[f"stack{i}_heatmaps"])
+                outputs.update(
+                    self.mesh_outputs(
+                        out["features"], f"stack{i}_", training=training, keypoints_px=keypoints
+                    )
+                )
         if self.soft_argmax is not None:
             outputs["keypoints_px_heatmap"] = self.soft_argmax(
                 outputs[f"stack{cfg.num_stacks}_heatmaps"]
             )
         if self.head is not None:
-            outputs.update(self.mesh_outputs(features, "", cfg.render_mask, training))
+            keypoints = outputs["keypoints_px_heatmap"] if cfg.head_keypoints else None
+            outputs.update(
+                self.mesh_outputs(features, "", cfg.render_mask, training, keypoints_px=keypoints)
+            )
         return outputs
 
     def mesh_outputs(
@@ -316,6 +338,7 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
         render: bool = False,
         training=None,
         encoded: bool = False,
+        keypoints_px=None,
     ) -> dict[str, Any]:
         """Head -> MANO -> camera (-> renderer) for one stack's fused features.
 
@@ -327,6 +350,8 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             training: Keras training flag.
             encoded: `features` went through the head's convolutions already (the export
                 runs those with the int8 trunk).
+            keypoints_px: `[B, 21, 2]` the stack's heat-map keypoints, read by the head
+                with `head_keypoints` (else None).
 
         Returns:
             The mesh outputs of the module docstring, keys prefixed.
@@ -334,9 +359,11 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
         cfg = self.model_config
         if encoded:
             with keras.name_scope(self.head.name):
-                params = self.head.regress(features)
+                params = self.head.regress(features, keypoints_px)
         else:
-            params = self.head(features, training=training)
+            if training and cfg.head_gradient_scale != 1.0:
+                features = scale_gradient(features, cfg.head_gradient_scale)
+            params = self.head(features, keypoints_px=keypoints_px, training=training)
         global_rotmat = params["global_rotmat"]  # [B, 3, 3]
         joint_params = params["joint_params"]
         if cfg.rotation == "6d":
@@ -352,7 +379,9 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             zeros = ops.zeros_like(joint_params[:, :3])
             finger_aa = self.mano.full_pose(ops.concatenate([zeros, joint_params], -1))[:, 3:]
             joint_rotmat = rotations.axis_angle_to_matrix(ops.reshape(finger_aa, (-1, 15, 3)))
-        pose_rotmat = ops.concatenate([global_rotmat[:, None], joint_rotmat], axis=1)
+        pose_rotmat = ops.concatenate(
+            [global_rotmat[:, None], joint_rotmat], axis=1
+        )  # [B, 16, 3, 3]
         mano = self.mano(betas=params["betas"], pose_rotmat=pose_rotmat)
         translation, focal = params["translation"], params["focal_px"]  # [B, 3], [B, 1]
         anchor = mano["joints"][:, ANCHOR_KEYPOINT : ANCHOR_KEYPOINT + 1]  # [B, 1, 3]
@@ -364,6 +393,7 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             "mano_pose": ops.concatenate(
                 [rotations.matrix_to_axis_angle(global_rotmat), finger_aa], axis=-1
             ),
+            "pose_rotmat": pose_rotmat,
             "mano_betas": params["betas"],
             "camera": ops.concatenate([focal, translation], axis=-1),
             "joints_cam": joints_cam,
@@ -386,7 +416,7 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             intrinsics,
             size,
             size,
-            sigma=sigma_from_pixels(self.model_config.render_sigma, size, size),
+            sigma=sigma_from_pixels(self.model_config.render_sigma_px, size, size),
         )  # [B, h, h]
         return silhouette[..., None]
 
@@ -418,4 +448,10 @@ def build_model(config: ModelConfig, batch_size: int | None = None) -> HIUModel:
     return model
 
 
-__all__ = ["HIUModel", "build_model", "canonical_rotation", "load_hand_model"]
+__all__ = [
+    "HIUModel",
+    "build_model",
+    "canonical_rotation",
+    "load_hand_model",
+    "scale_gradient",
+]

@@ -110,6 +110,7 @@ def build_dataset(
     augment: augment_lib.AugmentConfig | None = None,
     heatmap_sigma: float = 2.0,
     pof_half_width: float = 1.0,
+    mask_threshold: float | None = None,
     shuffle_buffer: int = 1000,
     cache: bool = False,
     drop_remainder: bool | None = None,
@@ -129,6 +130,8 @@ def build_dataset(
             `AugmentConfig` with zeros to switch parts off. Never applied for evaluation.
         heatmap_sigma: Gaussian sigma, heat-map pixels.
         pof_half_width: half-thickness of the POF bones, heat-map pixels.
+        mask_threshold: `mask_small` is 1 where the covered fraction of a map pixel is
+            at least this; None = the fraction itself (`hiu_tf.targets.make_targets`).
         shuffle_buffer: records per source in the shuffle buffer (training).
         cache: cache each source's serialised records in memory.
         drop_remainder: drop a last partial batch; default True for training.
@@ -182,6 +185,7 @@ def build_dataset(
             heatmap_size=heatmap_size,
             sigma=heatmap_sigma,
             pof_half_width=pof_half_width,
+            mask_threshold=mask_threshold,
         )
         if output == "tuple":
             return out["image"], out
@@ -261,6 +265,7 @@ def dataset_from_config(
         augment=augment,
         heatmap_sigma=cfg.heatmap_sigma,
         pof_half_width=getattr(cfg, "pof_half_width", getattr(cfg, "pof_width", 1.0)),
+        mask_threshold=cfg.mask_threshold,
         shuffle_buffer=cfg.shuffle_buffer,
         cache=cfg.cache,
         output=output,

@@ -13,8 +13,10 @@ from hiu_tf.layers.conv_norm_act import ConvNormAct
 from mano_tf.rotations import axis_angle_to_matrix, rotation_6d_to_matrix
 
 ROTATIONS = ("axis_angle", "6d")
+POOLINGS = ("average", "flatten")
 FOCAL_MODES = ("fixed", "predicted")
 NUM_BETAS = 10
+NUM_KEYPOINTS = 21
 NUM_HAND_JOINTS = 15
 _LN2 = math.log(2.0)
 # The 6D representation of the identity: its first two columns.
@@ -33,8 +35,12 @@ class RegressorHead(keras.layers.Layer):
     One instance is shared by all stacks (the paper follows CPM: "the K regressors
     share a global group of training parameters").
 
-    Network: `downsamples` stride-2 conv-norm-act layers (`width` channels), global
-    average pooling, FC (`width`, ReLU), a linear FC to all parameters. The last FC
+    Network: `downsamples` stride-2 conv-norm-act layers (`width` channels), then
+    global average pooling ("average") or the whole map flattened ("flatten": the
+    FC layer sees where each feature is, e.g. how far each finger reaches), with
+    `keypoint_inputs` the 21 keypoints read off the heat-maps appended (in crop
+    widths from the centre, without gradient), FC (`width`, ReLU), a linear FC to
+    all parameters. The last FC
     starts with tiny weights and zero bias, so at step 0 every parameter is at its
     reference value below (all maths after the convolutions is float32):
 
@@ -49,8 +55,12 @@ class RegressorHead(keras.layers.Layer):
     * focal length in input pixels: `f = focal_length_norm * input_size` ("fixed"),
       or that times `softplus(d) / ln 2` ("predicted", 1 at d = 0).
     * translation `T` (metres, camera frame) of the hand's anchor point: depth
-      `T_z = reference_depth * softplus(d_z) / ln 2` (> 0, `reference_depth` at
-      d_z = 0, so the hand starts in front of the camera), and
+      `T_z = reference_depth * exp(r tanh(d_z / r))` with `r = ln(depth_range)`, a
+      log-depth bounded to `reference_depth` times `[1 / depth_range, depth_range]`
+      (`reference_depth` at d_z = 0, with unit slope there in log space), so the
+      hand starts in front of the camera and can never run off to infinity (where
+      a wrongly turned hand would shrink to a point that fits 2D keypoints best)
+      nor onto the camera plane; and
       `T_xy = d_xy * T_z * input_size / f`, so `d_xy` is the anchor's offset from the
       crop centre in crop widths (0 = centred).
 
@@ -66,12 +76,16 @@ class RegressorHead(keras.layers.Layer):
     Args:
         width: channels of the convolutions and units of the hidden FC layer.
         downsamples: stride-2 convolutions before pooling.
+        pooling: "average" or "flatten" (needs static feature sizes).
+        keypoint_inputs: also regress from the heat-maps' 2D keypoints (`call` and
+            `regress` then need `keypoints_px`).
         rotation: "axis_angle" or "6d".
         num_pca_comps: 0 for per-joint rotations, else PCA coefficients (axis-angle).
         focal_mode: "fixed" or "predicted".
         focal_length_norm: focal length in crop widths.
         input_size: crop side S in pixels.
         reference_depth: initial depth T_z in metres.
+        depth_range: T_z stays within this factor of `reference_depth` (> 1).
         canonical_rotation: 9 floats, the initial value of R_0 (row-major); None = identity.
         norm, norm_groups, activation: of the convolutions.
         **kwargs: base layer arguments.
@@ -81,12 +95,15 @@ class RegressorHead(keras.layers.Layer):
         self,
         width: int = 128,
         downsamples: int = 3,
+        pooling: str = "average",
+        keypoint_inputs: bool = False,
         rotation: str = "6d",
         num_pca_comps: int = 0,
         focal_mode: str = "fixed",
         focal_length_norm: float = 2.0,
         input_size: int = 256,
         reference_depth: float = 0.5,
+        depth_range: float = 4.0,
         canonical_rotation: tuple[float, ...] | list[float] | None = None,
         norm: str = "batch",
         norm_groups: int = 8,
@@ -99,6 +116,7 @@ class RegressorHead(keras.layers.Layer):
         check_positive_int("width", width)
         check_positive_int("downsamples", downsamples, minimum=0)
         check_choice("rotation", rotation, ROTATIONS)
+        check_choice("pooling", pooling, POOLINGS)
         check_positive_int("num_pca_comps", num_pca_comps, minimum=0)
         if num_pca_comps > 45:
             raise ValueError(
@@ -116,6 +134,10 @@ class RegressorHead(keras.layers.Layer):
         ):
             if not value > 0:
                 raise ValueError(f"`{name}` must be > 0. Received: {name}={value!r}")
+        if not (isinstance(depth_range, int | float) and math.isfinite(depth_range)) or not (
+            depth_range > 1
+        ):
+            raise ValueError(f"`depth_range` must be > 1. Received: depth_range={depth_range!r}")
         check_positive_int("input_size", input_size)
         if canonical_rotation is not None:
             r0 = np.asarray(canonical_rotation, dtype=np.float64)
@@ -131,12 +153,15 @@ class RegressorHead(keras.layers.Layer):
         check_choice("activation", activation, ACTIVATIONS)
         self.width = width
         self.downsamples = downsamples
+        self.pooling = pooling
+        self.keypoint_inputs = bool(keypoint_inputs)
         self.rotation = rotation
         self.num_pca_comps = num_pca_comps
         self.focal_mode = focal_mode
         self.focal_length_norm = float(focal_length_norm)
         self.input_size = input_size
         self.reference_depth = float(reference_depth)
+        self.depth_range = float(depth_range)
         self.canonical_rotation = canonical_rotation
         self.norm = norm
         self.norm_groups = norm_groups
@@ -160,7 +185,10 @@ class RegressorHead(keras.layers.Layer):
             )
             for i in range(downsamples)
         ]
-        self.pool = keras.layers.GlobalAveragePooling2D(name="pool", dtype=self.dtype_policy)
+        if pooling == "average":
+            self.pool = keras.layers.GlobalAveragePooling2D(name="pool", dtype=self.dtype_policy)
+        else:
+            self.pool = keras.layers.Flatten(name="pool", dtype=self.dtype_policy)
         self.fc = keras.layers.Dense(width, activation="relu", name="fc", dtype=self.dtype_policy)
         self.out = keras.layers.Dense(
             self.num_outputs,
@@ -177,7 +205,14 @@ class RegressorHead(keras.layers.Layer):
         for conv in self.convs:
             conv.build(shape)
             shape = conv.compute_output_shape(shape)
-        self.fc.build((None, shape[-1]))
+        if self.pooling == "flatten" and (shape[1] is None or shape[2] is None):
+            raise ValueError(
+                "RegressorHead(pooling='flatten') needs features of a static size. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        pooled = self.pool.compute_output_shape(shape)
+        extra = 2 * NUM_KEYPOINTS if self.keypoint_inputs else 0
+        self.fc.build((None, pooled[-1] + extra))
         self.out.build((None, self.width))
         r0 = np.eye(3) if self.canonical_rotation is None else self.canonical_rotation
         self.canonical_rotmat = self.add_weight(
@@ -197,17 +232,35 @@ class RegressorHead(keras.layers.Layer):
         return rotation_6d_to_matrix(params + ops.convert_to_tensor(_IDENTITY_6D, params.dtype))
 
     def encode(self, inputs, training=None):
-        """The convolutions and the global pooling: `[B, H, W, C]` -> `[B, width]` (`[B, C]`
-        without convolutions). `call` is `regress(encode(inputs))`; the export runs the
-        two apart, this half with the int8 trunk (`export.graph`)."""
+        """The convolutions and the pooling: `[B, H, W, C]` -> `[B, width]` (`[B, C]` without
+        convolutions; times the remaining map size with "flatten"). `call` is
+        `regress(encode(inputs))`; the export runs the two apart, this half with the
+        int8 trunk (`export.graph`)."""
         x = ops.cast(inputs, self.compute_dtype)
         for conv in self.convs:
             x = conv(x, training=training)
         return self.pool(x)
 
-    def regress(self, pooled):
-        """The FC layers and the parameter maths: `encode`'s output -> the dict of `call`."""
-        raw = self.out(self.fc(ops.cast(pooled, self.compute_dtype)))  # [B, P]
+    def regress(self, pooled, keypoints_px=None):
+        """The FC layers and the parameter maths: `encode`'s output -> the dict of `call`.
+
+        Args:
+            pooled: `encode`'s output.
+            keypoints_px: `[B, 21, 2]` keypoints read off the heat-maps (input-crop
+                pixels); needed with `keypoint_inputs`, else ignored.
+        """
+        x = ops.cast(pooled, self.compute_dtype)
+        if self.keypoint_inputs:
+            if keypoints_px is None:
+                raise ValueError(
+                    "RegressorHead(keypoint_inputs=True) needs keypoints_px [B, 21, 2]. "
+                    "Received: keypoints_px=None"
+                )
+            # Crop widths from the centre; a fixed input, so no gradient into the heat-maps.
+            kp = ops.stop_gradient(ops.cast(keypoints_px, self.compute_dtype))
+            kp = ops.reshape(kp / float(self.input_size) - 0.5, (-1, 2 * NUM_KEYPOINTS))
+            x = ops.concatenate([x, kp], axis=-1)
+        raw = self.out(self.fc(x))  # [B, P]
         i = 0
         global_params = raw[:, i : i + self.rot_dim]
         i += self.rot_dim
@@ -222,7 +275,8 @@ class RegressorHead(keras.layers.Layer):
             focal = f_ref * _softplus_unit(raw[:, i : i + 1]) + 1e-3 * f_ref  # [B, 1]
         else:
             focal = ops.zeros_like(d_z) + f_ref  # [B, 1]
-        depth = self.reference_depth * (_softplus_unit(d_z) + 1e-3)  # [B, 1] > 0
+        r = math.log(self.depth_range)
+        depth = self.reference_depth * ops.exp(r * ops.tanh(d_z / r))  # [B, 1] > 0, bounded
         translation = ops.concatenate(
             [d_xy * depth * (self.input_size / focal), depth], axis=-1
         )  # [B, 3]
@@ -243,8 +297,8 @@ class RegressorHead(keras.layers.Layer):
             "focal_px": focal,
         }
 
-    def call(self, inputs, training=None):
-        return self.regress(self.encode(inputs, training=training))
+    def call(self, inputs, keypoints_px=None, training=None):
+        return self.regress(self.encode(inputs, training=training), keypoints_px)
 
     def compute_output_shape(self, input_shape):
         b = input_shape[0]
@@ -262,12 +316,15 @@ class RegressorHead(keras.layers.Layer):
         config.update(
             width=self.width,
             downsamples=self.downsamples,
+            pooling=self.pooling,
+            keypoint_inputs=self.keypoint_inputs,
             rotation=self.rotation,
             num_pca_comps=self.num_pca_comps,
             focal_mode=self.focal_mode,
             focal_length_norm=self.focal_length_norm,
             input_size=self.input_size,
             reference_depth=self.reference_depth,
+            depth_range=self.depth_range,
             canonical_rotation=self.canonical_rotation,
             norm=self.norm,
             norm_groups=self.norm_groups,

@@ -42,6 +42,7 @@ def test_outputs(tiny_model):
         "stack2_pof": (2, 16, 16, 60),
         "keypoints_px_heatmap": (2, 21, 2),
         "mano_pose": (2, 48),
+        "pose_rotmat": (2, 16, 3, 3),
         "mano_betas": (2, 10),
         "camera": (2, 4),
         "vertices": (2, v, 3),
@@ -70,6 +71,119 @@ def test_step_zero_hand_is_in_front_of_the_camera_and_in_the_crop(tiny_model):
     # The joints are joints_cam projected with Q (f, principal point at the crop centre).
     projected = out["joints_cam"][..., :2] / out["joints_cam"][..., 2:] * focal[:, None, None]
     np.testing.assert_allclose(out["keypoints_px"], projected + 32.0, atol=1e-3)
+
+
+def test_pose_rotmat_is_mano_pose_as_matrices(tiny_model):
+    _, out = tiny_model
+    from mano_tf.rotations import axis_angle_to_matrix
+
+    expected = axis_angle_to_matrix(out["mano_pose"].reshape(2, 16, 3).astype(np.float64))
+    np.testing.assert_allclose(out["pose_rotmat"], np.asarray(expected), atol=1e-5)
+
+
+def test_scale_gradient_keeps_values_and_scales_gradients():
+    import tensorflow as tf
+
+    from hiu_tf.model import scale_gradient
+
+    x = tf.Variable([[1.5, -2.0], [0.25, 4.0]])
+    for scale in (1.0, 0.1, 0.0):
+        with tf.GradientTape() as tape:
+            y = scale_gradient(x, scale)
+            loss = tf.reduce_sum(y * y)
+        np.testing.assert_array_equal(y.numpy(), x.numpy())  # exactly the same forward
+        grad = tape.gradient(loss, x, unconnected_gradients="zero")
+        np.testing.assert_allclose(grad.numpy(), scale * 2 * x.numpy())
+
+
+def test_head_gradient_scale_damps_the_mesh_gradient_on_the_backbone_only(hand_model):
+    import tensorflow as tf
+
+    images = _images(2)
+    grads = {}
+    for scale in (1.0, 0.25):
+        keras.utils.set_random_seed(3)
+        model = HIUModel(_tiny(hand_model, head_gradient_scale=scale, render_mask=False))
+        model(images)
+        with tf.GradientTape() as tape:
+            out = model(images, training=True)
+            loss = tf.reduce_sum(out["joints_cam"])  # a mesh-only objective
+        variables = model.trainable_variables
+        grads[scale] = {
+            v.path: np.zeros(v.shape) if g is None else g.numpy()
+            for v, g in zip(variables, tape.gradient(loss, variables), strict=True)
+        }
+    for path, full in grads[1.0].items():
+        damped = grads[0.25][path]
+        if path.startswith("hiu_model/regressor_head"):
+            np.testing.assert_allclose(damped, full, rtol=1e-4, atol=1e-7, err_msg=path)
+        else:
+            np.testing.assert_allclose(damped, 0.25 * full, rtol=1e-3, atol=1e-7, err_msg=path)
+    assert any(np.any(g) for p, g in grads[1.0].items() if p.startswith("hiu_model/stem"))
+
+
+@pytest.mark.parametrize("heatmap_size", [16, 32, 56, 64])
+def test_default_silhouette_error_is_smallest_at_the_true_depth(hand_model, heatmap_size):
+    """The rendered-mask term must not reward moving the hand away from the camera.
+
+    The open hand in four poses, its hard mask rendered at the input resolution and
+    area-resized as the training targets are (`make_targets`); the default soft
+    silhouette at the heat-map resolution, with the hand moved along the line of
+    sight: the error must be smallest at the true depth, not farther away.
+    """
+    from hiu_tf.data.sources.synthetic import flexion_axes, random_finger_pose
+    from hiu_tf.targets import resize_mask
+    from mano_tf.hand_model import facing_rotation
+    from mano_tf.mano_layer import ManoLayer
+    from mano_tf.render.silhouette import render_silhouette, sigma_from_pixels
+    from mano_tf.rotations import matrix_to_axis_angle
+
+    h, s = heatmap_size, 4 * heatmap_size
+    cfg = ModelConfig(input_size=s, encoder_levels=1)
+    layer = ManoLayer(hand_model, use_pca=False, flat_hand_mean=True)
+    rest = np.asarray(layer(np.zeros((1, 48), "float32"), np.zeros((1, 10), "float32"))["joints"])[
+        0
+    ]
+    rng = np.random.default_rng(0)
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, 0.8, -0.6], [0.0, 0.6, 0.8]])  # 37 deg about x
+    facing = np.asarray(matrix_to_axis_angle(tilt @ facing_rotation(*rest[[0, 5, 9, 17]])))
+    axes = flexion_axes(rest)
+    pose = np.stack(
+        [np.concatenate([facing, random_finger_pose(rng, axes, 0.5)]) for _ in range(4)]
+    )
+    vertices = np.asarray(layer(pose.astype("float32"), np.zeros((4, 10), "float32"))["vertices"])
+    vertices = vertices - (vertices.max(1) + vertices.min(1))[:, None] / 2  # centred
+    f = 2.0 * s
+    depth = f * np.ptp(vertices[..., :2], axis=1).max(-1) / (0.75 * s)  # spans 3/4 of the crop
+    k_full = np.tile(np.array([[f, 0, s / 2], [0, f, s / 2], [0, 0, 1]], "float32"), (4, 1, 1))
+    k_small = k_full * np.array([[0.25], [0.25], [1.0]], "float32")
+
+    def placed(scale):
+        return (vertices + np.stack([0 * depth, 0 * depth, scale * depth], -1)[:, None]).astype(
+            "float32"
+        )
+
+    hard = render_silhouette(placed(1.0), layer.faces, k_full, s, s, mode="hard")
+    target = resize_mask(hard, h, threshold=None)  # the training target (soft fractions)
+    scales = (0.9, 0.96, 0.98, 1.0, 1.02, 1.04, 1.1, 1.25, 1.6)
+
+    def best_scale(sigma_px):
+        sigma = sigma_from_pixels(sigma_px, h, h)
+        errors = [
+            float(
+                np.mean(
+                    (render_silhouette(placed(k), layer.faces, k_small, h, h, sigma=sigma) - target)
+                    ** 2
+                )
+            )
+            for k in scales
+        ]
+        return scales[int(np.argmin(errors))]
+
+    assert cfg.heatmap_size == h and cfg.render_sigma is None
+    assert best_scale(cfg.render_sigma_px) in (0.98, 1.0, 1.02)  # within 2 %
+    if h == 16:  # the old default of 1 px rewarded drawing the hand too far away
+        assert best_scale(1.0) >= 1.25
 
 
 def test_canonical_rotation_is_a_rotation(hand_model):
