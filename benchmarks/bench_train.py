@@ -11,7 +11,7 @@ Each row builds the preset's `HIUModel` under one dtype policy, compiles it as
 clipping, `hiu_tf.losses.total_loss` with the preset's weights, `jit_compile`
 on or off) and runs `model.fit` on one fixed batch of random images with
 Gaussian heat-map, POF and mask targets (every label flag on, so every loss term
-runs). `first` is the time of the first `--warmup` steps (tracing, XLA
+runs; random MANO parameters, so the direct mesh terms run too). `first` is the time of the first `--warmup` steps (tracing, XLA
 compilation and the first steps); `steps/s` and `images/s` are measured over
 `--steps` further steps. On a GPU the default comparison is float32 vs
 "mixed_float16", on a CPU float32 vs "mixed_bfloat16" (float16 arithmetic is
@@ -62,6 +62,12 @@ def _batch(tf, np, size: int, heatmap_size: int, batch_size: int, seed: int = 0)
         "has_2d": ones,
         "has_3d": ones,
         "has_mask": ones,
+        "intrinsics": np.tile(
+            np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1]], "float32"), (b, 1, 1)
+        ),
+        "mano_pose": rng.normal(0, 0.3, (b, 48)).astype("float32"),
+        "mano_betas": rng.normal(0, 1, (b, 10)).astype("float32"),
+        "has_mano": ones,
     }
     batch = targets.make_targets(
         {k: tf.constant(v) for k, v in sample.items()}, heatmap_size=heatmap_size

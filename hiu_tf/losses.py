@@ -53,6 +53,28 @@ degrade them. The stop is on the teacher *tensor* only: the student's gradient
 still reaches the shared backbone through the regressor head's input features,
 so the whole network stays end-to-end trainable.
 
+Direct supervision of the mesh (our additions, not in the paper; each is 0 in the
+paper's objective, `training/configs/objective-paper.yaml`):
+
+    global_rotation  (1 - cos) / 2 of the angle between the regressed and the labelled
+                 global orientation (`has_mano`): 0 when equal, 1 when opposite.
+    hand_pose    the same per finger joint, mean over the 15 joints (`has_mano`): keeps
+                 the fingers from bending to make up for a wrong global rotation.
+    shape        mean squared error of the 10 shape coefficients (`has_mano`).
+    joints_3d    mean Euclidean error of the root-relative (wrist) 3D keypoints, in units
+                 of `JOINT_UNIT_M` = 10 cm (`has_3d`): the size and the pose of the
+                 hand, which the scale-free `bone_3d` leaves open.
+    depth        `|log(Z / f) - log(Z* / f*)|` of the anchor keypoint (`has_3d` and a
+                 known K): the depth in units of the focal length, the part of the
+                 camera that an image fixes. It keeps the mesh from drifting away from
+                 the camera, where a wrongly turned hand projects as a small blob that
+                 `reproj_2d` prefers to a large wrong one.
+
+`hiu_tf.data.schema` stores `mano_pose` and `mano_betas` of the hand model that
+made the labels: the three `has_mano` terms are only right when the model uses the
+same hand model (the synthetic data of `model.hand_model`, or MANO labels with a
+MANO model).
+
 MANO priors (every sample):
 
     pose_prior   squared L2 norm of the 45 finger rotations of `mano_pose` (the
@@ -88,6 +110,11 @@ TERMS = (
     "ssl_2d",
     "pose_prior",
     "shape_prior",
+    "global_rotation",
+    "hand_pose",
+    "shape",
+    "joints_3d",
+    "depth",
 )
 # Label keys that `total_loss` may read (a batch from `hiu_tf.data.pipeline` has them all).
 LABEL_KEYS = (
@@ -101,7 +128,13 @@ LABEL_KEYS = (
     "has_2d",
     "has_3d",
     "has_mask",
+    "intrinsics",
+    "mano_pose",
+    "mano_betas",
+    "has_mano",
 )
+JOINT_UNIT_M = 0.1  # joints_3d measures errors in units of 10 cm
+HEALTH = ("rotation_error_deg", "depth_ratio")  # mesh_health's entries
 _UNIT_EPS = 1e-12  # added to |v|^2 before normalising a bone (metres^2; bones are ~1e-3)
 
 
@@ -327,6 +360,180 @@ def keypoint_consistency_loss(keypoints_px, keypoints_px_heatmap, crop_size: flo
     return tf.reduce_mean(tf.abs(pred - teacher)) / float(crop_size)
 
 
+# --------------------------------------------------------------------------- direct mesh terms
+
+
+def rotation_distance(rotmat, target_rotmat) -> tf.Tensor:
+    """`(1 - cos(angle)) / 2` between rotations: 0 when equal, 1 when half a turn apart.
+
+    Equal to `|R - R*|_F^2 / 8` (`(3 - trace(R^T R*)) / 4`): smooth everywhere, with
+    the gradient of a squared error near the target.
+
+    Args:
+        rotmat: `[..., 3, 3]` rotation matrices.
+        target_rotmat: `[..., 3, 3]`.
+
+    Returns:
+        `[...]` in [0, 1].
+    """
+    rotmat = _float(rotmat, "rotmat")
+    target = _float(target_rotmat, "target_rotmat", rotmat)
+    trace = tf.reduce_sum(rotmat * target, axis=(-2, -1))  # trace(R^T R*) = sum_ij R_ij R*_ij
+    return (3.0 - trace) / 4.0
+
+
+def _target_rotmats(target_pose, like: tf.Tensor) -> tf.Tensor:
+    """`[B, 48]` axis-angle labels -> `[B, 16, 3, 3]` rotations (no gradient needed)."""
+    from mano_tf.rotations import axis_angle_to_matrix
+
+    pose = _float(target_pose, "target_pose", like)
+    _check_rank(pose, "target_pose", 2, "[B, 48]")
+    return axis_angle_to_matrix(tf.reshape(pose, (-1, 16, 3)))
+
+
+def global_rotation_loss(pose_rotmat, target_pose, has_mano) -> tf.Tensor:
+    """Regressed vs labelled global orientation: `rotation_distance`, mean over samples.
+
+    Args:
+        pose_rotmat: `[B, 16, 3, 3]` the model's rotations (global first, MANO order).
+        target_pose: `[B, 48]` axis-angle labels (`mano_pose`).
+        has_mano: `[B]` the sample has MANO labels.
+
+    Returns:
+        Scalar in [0, 1] (float32; float64 for float64 inputs).
+    """
+    pred = _float(pose_rotmat, "pose_rotmat")
+    _check_rank(pred, "pose_rotmat", 4, "[B, 16, 3, 3]")
+    target = _target_rotmats(target_pose, pred)
+    return masked_mean(
+        rotation_distance(pred[:, 0], target[:, 0]), _float(has_mano, "has_mano", pred)
+    )
+
+
+def hand_pose_loss(pose_rotmat, target_pose, has_mano) -> tf.Tensor:
+    """Regressed vs labelled finger rotations: `rotation_distance`, mean over the 15 joints.
+
+    Args:
+        pose_rotmat: `[B, 16, 3, 3]` the model's rotations (global first, MANO order).
+        target_pose: `[B, 48]` axis-angle labels (`mano_pose`, full rotations).
+        has_mano: `[B]` the sample has MANO labels.
+
+    Returns:
+        Scalar in [0, 1] (float32; float64 for float64 inputs).
+    """
+    pred = _float(pose_rotmat, "pose_rotmat")
+    _check_rank(pred, "pose_rotmat", 4, "[B, 16, 3, 3]")
+    target = _target_rotmats(target_pose, pred)
+    per_joint = rotation_distance(pred[:, 1:], target[:, 1:])  # [B, 15]
+    return masked_mean(per_joint, _float(has_mano, "has_mano", pred)[:, None])
+
+
+def shape_loss(mano_betas, target_betas, has_mano) -> tf.Tensor:
+    """Mean squared error of the shape coefficients, mean over samples with MANO labels.
+
+    Args:
+        mano_betas: `[B, 10]` regressed.
+        target_betas: `[B, 10]` labels.
+        has_mano: `[B]`.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs).
+    """
+    pred = _float(mano_betas, "mano_betas")
+    _check_rank(pred, "mano_betas", 2, "[B, 10]")
+    target = _float(target_betas, "target_betas", pred)
+    per_sample = tf.reduce_mean(tf.square(pred - target), axis=-1)
+    return masked_mean(per_sample, _float(has_mano, "has_mano", pred))
+
+
+def joints_3d_loss(joints_cam, target_joints_cam, has_3d, root: int = 0) -> tf.Tensor:
+    """Root-relative 3D keypoint error, in units of `JOINT_UNIT_M`.
+
+    Args:
+        joints_cam: `[B, 21, 3]` regressed joints, metres, camera frame.
+        target_joints_cam: `[B, 21, 3]` labels.
+        has_3d: `[B]` the sample has 3D labels.
+        root: the keypoint subtracted from each set (0 = the wrist).
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs): the mean Euclidean distance over
+        keypoints and labelled samples, divided by `JOINT_UNIT_M`.
+    """
+    pred = _float(joints_cam, "joints_cam")
+    _check_rank(pred, "joints_cam", 3, "[B, 21, 3]")
+    target = _float(target_joints_cam, "target_joints_cam", pred)
+    diff = (pred - pred[:, root : root + 1]) - (target - target[:, root : root + 1])
+    # sqrt(|d|^2 + eps): finite gradient where the error is 0 (the root itself).
+    distance = tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1) + _UNIT_EPS)  # [B, 21]
+    return masked_mean(distance / JOINT_UNIT_M, _float(has_3d, "has_3d", pred)[:, None])
+
+
+def _depth_label(target_joints_cam, intrinsics, has_3d, like: tf.Tensor):
+    """`(Z* / f*, weight)` of the anchor keypoint: weight 0 without 3D labels or K."""
+    from hiu_tf.keypoints import ANCHOR_KEYPOINT
+
+    target = _float(target_joints_cam, "target_joints_cam", like)
+    k = _float(intrinsics, "intrinsics", like)
+    _check_rank(k, "intrinsics", 3, "[B, 3, 3]")
+    z, f = target[:, ANCHOR_KEYPOINT, 2], k[:, 0, 0]
+    weight = _float(has_3d, "has_3d", like) * tf.cast((z > 0) & (f > 0), like.dtype)
+    safe = weight > 0
+    ratio = tf.where(safe, z, tf.ones_like(z)) / tf.where(safe, f, tf.ones_like(f))
+    return ratio, weight
+
+
+def depth_loss(camera, target_joints_cam, intrinsics, has_3d) -> tf.Tensor:
+    """The anchor's depth in focal-length units: `|log(Z / f) - log(Z* / f*)|`.
+
+    Args:
+        camera: `[B, 4]` the model's `(f, T_x, T_y, T_z)` (pixels, metres; T is the
+            anchor keypoint's position).
+        target_joints_cam: `[B, 21, 3]` labels (metres).
+        intrinsics: `[B, 3, 3]` the labels' K (zeros when unknown).
+        has_3d: `[B]` the sample has 3D labels.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs): the mean over samples with 3D labels
+        and a focal length.
+    """
+    cam = _float(camera, "camera")
+    _check_rank(cam, "camera", 2, "[B, 4]")
+    ratio, weight = _depth_label(target_joints_cam, intrinsics, has_3d, cam)
+    pred = tf.maximum(cam[:, 3], 1e-6) / tf.maximum(cam[:, 0], 1e-6)
+    return masked_mean(tf.abs(tf.math.log(pred) - tf.math.log(ratio)), weight)
+
+
+# --------------------------------------------------------------------------- health
+
+
+def mesh_health(outputs: Mapping[str, Any], labels: Mapping[str, Any]) -> dict[str, tuple]:
+    """Per-batch health of the regressed mesh, for logging (no gradient is meant).
+
+    Returns:
+        `{"rotation_error_deg": (mean, count), "depth_ratio": (mean, count)}` for the
+        entries whose outputs and labels exist: the mean geodesic error (degrees) of
+        the global orientation over samples with `has_mano`, and the mean of
+        `(Z / f) / (Z* / f*)` of the anchor keypoint over samples with 3D labels and K
+        (`hiu_tf.metrics.depth_ratios`; 1 = the right image size, > 1 = too far away).
+    """
+    out: dict[str, tuple] = {}
+    if "pose_rotmat" in outputs and {"mano_pose", "has_mano"} <= set(labels):
+        pred = tf.stop_gradient(_float(outputs["pose_rotmat"], "pose_rotmat"))
+        target = _target_rotmats(labels["mano_pose"], pred)
+        cos = (tf.reduce_sum(pred[:, 0] * target[:, 0], axis=(-2, -1)) - 1.0) / 2.0
+        degrees = tf.acos(tf.clip_by_value(cos, -1.0, 1.0)) * (180.0 / 3.141592653589793)
+        weight = _float(labels["has_mano"], "has_mano", pred)
+        out["rotation_error_deg"] = (masked_mean(degrees, weight), tf.reduce_sum(weight))
+    if "camera" in outputs and {"joints_cam", "intrinsics", "has_3d"} <= set(labels):
+        cam = tf.stop_gradient(_float(outputs["camera"], "camera"))
+        ratio, weight = _depth_label(
+            labels["joints_cam"], labels["intrinsics"], labels["has_3d"], cam
+        )
+        pred = cam[:, 3] / tf.maximum(cam[:, 0], 1e-6)
+        out["depth_ratio"] = (masked_mean(pred / ratio, weight), tf.reduce_sum(weight))
+    return out
+
+
 # --------------------------------------------------------------------------- priors
 
 
@@ -371,6 +578,11 @@ def active_terms(loss_config, model_config) -> tuple[str, ...]:
         "ssl_2d": mesh and "heatmap" in tasks,
         "pose_prior": mesh,
         "shape_prior": mesh,
+        "global_rotation": mesh,
+        "hand_pose": mesh,
+        "shape": mesh,
+        "joints_3d": mesh,
+        "depth": mesh,
     }
     return tuple(t for t in TERMS if available[t] and getattr(loss_config, t) > 0)
 
@@ -473,6 +685,30 @@ def total_loss(
             terms[term] = _mean([pose_prior_loss(outputs[f"{p}mano_pose"]) for p in meshes])
         elif term == "shape_prior" and "mano_betas" in outputs:
             terms[term] = _mean([shape_prior_loss(outputs[f"{p}mano_betas"]) for p in meshes])
+        elif term in ("global_rotation", "hand_pose") and "pose_rotmat" in outputs:
+            fn = global_rotation_loss if term == "global_rotation" else hand_pose_loss
+            target = _label(labels, "mano_pose", term)
+            has_mano = _label(labels, "has_mano", term)
+            terms[term] = _mean([fn(outputs[f"{p}pose_rotmat"], target, has_mano) for p in meshes])
+        elif term == "shape" and "mano_betas" in outputs:
+            target = _label(labels, "mano_betas", term)
+            has_mano = _label(labels, "has_mano", term)
+            terms[term] = _mean(
+                [shape_loss(outputs[f"{p}mano_betas"], target, has_mano) for p in meshes]
+            )
+        elif term == "joints_3d" and "joints_cam" in outputs:
+            target = _label(labels, "joints_cam", term)
+            has_3d = _label(labels, "has_3d", term)
+            terms[term] = _mean(
+                [joints_3d_loss(outputs[f"{p}joints_cam"], target, has_3d) for p in meshes]
+            )
+        elif term == "depth" and "camera" in outputs:
+            target = _label(labels, "joints_cam", term)
+            k = _label(labels, "intrinsics", term)
+            has_3d = _label(labels, "has_3d", term)
+            terms[term] = _mean(
+                [depth_loss(outputs[f"{p}camera"], target, k, has_3d) for p in meshes]
+            )
     weighted = [float(getattr(loss_config, term)) * value for term, value in terms.items()]
     total = tf.add_n(weighted) if weighted else tf.constant(0.0, tf.float32)
     return total, terms
@@ -488,6 +724,10 @@ class MultiTaskLossMixin:
     (or `set_loss_config(cfg)` on a compiled model) the loss is `total_loss` with
     the model's `model_config`, and each term `t` is reported as the metric
     `loss_<t>` (epoch means in the `fit` logs, `val_loss_<t>` in evaluation).
+    A model with a mesh head also reports its health where the labels allow
+    (`mesh_health`): `mesh_rotation_error_deg` and `mesh_depth_ratio`, so that a
+    mesh turning away or drifting from the camera shows in `history.csv` and
+    TensorBoard while it happens.
     Without a loss config the model behaves as a plain `keras.Model` (losses per
     output from `compile`). Create the model and compile it under the
     distribution strategy's scope; the total is divided by the number of
@@ -518,19 +758,23 @@ class MultiTaskLossMixin:
                 f"loss_config must be a LossConfig, a dict or None. Received: "
                 f"loss_config={loss_config!r}"
             )
-        trackers = {}
+        trackers, health = {}, {}
         if loss_config is not None:
             names = active_terms(loss_config, self.model_config)
             trackers = {name: keras.metrics.Mean(name=f"loss_{name}") for name in names}
+            if self.model_config.mesh_head:
+                health = {name: keras.metrics.Mean(name=f"mesh_{name}") for name in HEALTH}
         # Plain attributes: Keras' tracking is locked once the model is built, and the
         # trackers are listed by the `metrics` property below.
         object.__setattr__(self, "loss_config", loss_config)
         object.__setattr__(self, "_loss_term_trackers", trackers)
+        object.__setattr__(self, "_health_trackers", health)
 
     @property
     def metrics(self):
         trackers = getattr(self, "_loss_term_trackers", None) or {}
-        return list(super().metrics) + list(trackers.values())
+        health = getattr(self, "_health_trackers", None) or {}
+        return list(super().metrics) + list(trackers.values()) + list(health.values())
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss_config = getattr(self, "loss_config", None)
@@ -546,6 +790,9 @@ class MultiTaskLossMixin:
             tracker = self._loss_term_trackers.get(name)
             if tracker is not None:
                 tracker.update_state(value)
+        if self._health_trackers:
+            for name, (value, count) in mesh_health(y_pred, y).items():
+                self._health_trackers[name].update_state(value, sample_weight=count)
         for extra in self.losses:  # regularisers and add_loss, as keras.Model does
             total = total + tf.cast(tf.reduce_sum(extra), tf.float32)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -559,7 +806,15 @@ __all__ = [
     "TERMS",
     "MultiTaskLossMixin",
     "active_terms",
+    "JOINT_UNIT_M",
     "bone_orientation_loss",
+    "depth_loss",
+    "global_rotation_loss",
+    "hand_pose_loss",
+    "joints_3d_loss",
+    "mesh_health",
+    "rotation_distance",
+    "shape_loss",
     "heatmap_loss",
     "keypoint_consistency_loss",
     "mask_consistency_loss",

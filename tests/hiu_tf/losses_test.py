@@ -72,6 +72,59 @@ def ref_render(rendered, mask, has_mask):
     return (per * has_mask).sum() / has_mask.sum() if has_mask.sum() else 0.0
 
 
+def _rodrigues(aa):
+    """`[..., 3]` axis-angle -> `[..., 3, 3]` (NumPy, angles > 0)."""
+    aa = np.asarray(aa, np.float64)
+    t = np.linalg.norm(aa, axis=-1, keepdims=True)
+    x, y, z = np.moveaxis(aa / t, -1, 0)
+    zero = np.zeros_like(x)
+    k = np.stack(
+        [np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)], -2
+    )
+    t = t[..., None]
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * (k @ k)
+
+
+def _random_rotmats(rng, shape):
+    """Random rotations `[*shape, 3, 3]`: QR of Gaussian matrices, made proper."""
+    q, r = np.linalg.qr(rng.normal(size=(*shape, 3, 3)))
+    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    q[..., :, 0] *= np.sign(np.linalg.det(q))[..., None]  # det = +1
+    return q
+
+
+def ref_angle(pred_r, gt_r):
+    """Geodesic angle (radians) from the quaternion of the relative rotation."""
+    rel = np.swapaxes(pred_r, -1, -2) @ gt_r
+    w = np.sqrt(np.clip(1.0 + np.trace(rel, axis1=-2, axis2=-1), 0.0, None)) / 2.0
+    return 2.0 * np.arccos(np.clip(w, 0.0, 1.0))
+
+
+def ref_global_rotation(pose_rotmat, target_pose, has_mano):
+    d = (1.0 - np.cos(ref_angle(pose_rotmat[:, 0], _rodrigues(target_pose[:, :3])))) / 2.0
+    return (d * has_mano).sum() / has_mano.sum() if has_mano.sum() else 0.0
+
+
+def ref_hand_pose(pose_rotmat, target_pose, has_mano):
+    target = _rodrigues(target_pose[:, 3:].reshape(-1, 15, 3))
+    d = (1.0 - np.cos(ref_angle(pose_rotmat[:, 1:], target))) / 2.0  # [B, 15]
+    return (d * has_mano[:, None]).sum() / (15 * has_mano.sum()) if has_mano.sum() else 0.0
+
+
+def ref_joints_3d(pred, target, has_3d):
+    d = np.linalg.norm((pred - pred[:, :1]) - (target - target[:, :1]), axis=-1) / 0.1
+    return (d * has_3d[:, None]).sum() / (21 * has_3d.sum()) if has_3d.sum() else 0.0
+
+
+def ref_depth(camera, joints, k, has_3d):
+    w = has_3d * (k[:, 0, 0] > 0)
+    err = np.abs(
+        np.log(camera[:, 3] / camera[:, 0])
+        - np.log(joints[:, 9, 2] / np.where(w > 0, k[:, 0, 0], 1.0))
+    )
+    return (err * w).sum() / w.sum() if w.sum() else 0.0
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -89,8 +142,17 @@ def _batch(seed=0, unlabelled=False):
     out["joints_cam"] = rng.normal(0, 0.05, (B, K, 3)).astype(f) + f(0.5)
     out["rendered_mask"] = rng.uniform(0, 1, (B, H, H, 1)).astype(f)
     out["mano_pose"] = rng.normal(0, 0.3, (B, 48)).astype(f)
+    out["pose_rotmat"] = _random_rotmats(rng, (B, 16)).astype(f)
     out["mano_betas"] = rng.normal(0, 1, (B, 10)).astype(f)
+    out["camera"] = np.stack(
+        [np.full(B, 2 * S), *rng.normal(0, 0.02, (2, B)), rng.uniform(0.3, 0.8, B)], -1
+    ).astype(f)
     zero = np.zeros(B, f)
+    focal = rng.uniform(1.5, 2.5, B) * S
+    intrinsics = np.zeros((B, 3, 3), f)
+    intrinsics[:, 0, 0], intrinsics[:, 1, 1], intrinsics[:, 2, 2] = focal, focal, 1.0
+    intrinsics[:, :2, 2] = S / 2
+    intrinsics[1] = 0.0  # unknown K: no depth label
     labels = {
         "heatmaps": rng.uniform(0, 1, (B, H, H, K)).astype(f),
         "pof": rng.normal(0, 0.5, (B, H, H, C)).astype(f),
@@ -102,6 +164,10 @@ def _batch(seed=0, unlabelled=False):
         "has_2d": zero if unlabelled else _flags(rng),
         "has_3d": zero if unlabelled else _flags(rng),
         "has_mask": zero if unlabelled else _flags(rng),
+        "intrinsics": intrinsics,
+        "mano_pose": rng.normal(0, 0.8, (B, 48)).astype(f),
+        "mano_betas": rng.normal(0, 1, (B, 10)).astype(f),
+        "has_mano": zero if unlabelled else _flags(rng),
     }
     if unlabelled:
         labels["pof_weight"] = np.zeros((B, C), f)
@@ -164,6 +230,27 @@ def test_each_loss_matches_numpy():
             (n["mano_pose"][:, 3:] ** 2).sum(-1).mean(),
         ),
         (losses.shape_prior_loss(out["mano_betas"]), (n["mano_betas"] ** 2).sum(-1).mean()),
+        (
+            losses.global_rotation_loss(out["pose_rotmat"], lab["mano_pose"], lab["has_mano"]),
+            ref_global_rotation(n["pose_rotmat"], n["l_mano_pose"], n["l_has_mano"]),
+        ),
+        (
+            losses.hand_pose_loss(out["pose_rotmat"], lab["mano_pose"], lab["has_mano"]),
+            ref_hand_pose(n["pose_rotmat"], n["l_mano_pose"], n["l_has_mano"]),
+        ),
+        (
+            losses.shape_loss(out["mano_betas"], lab["mano_betas"], lab["has_mano"]),
+            (((n["mano_betas"] - n["l_mano_betas"]) ** 2).mean(-1) * n["l_has_mano"]).sum()
+            / n["l_has_mano"].sum(),
+        ),
+        (
+            losses.joints_3d_loss(out["joints_cam"], lab["joints_cam"], lab["has_3d"]),
+            ref_joints_3d(n["joints_cam"], n["l_joints_cam"], n["l_has_3d"]),
+        ),
+        (
+            losses.depth_loss(out["camera"], lab["joints_cam"], lab["intrinsics"], lab["has_3d"]),
+            ref_depth(n["camera"], n["l_joints_cam"], n["l_intrinsics"], n["l_has_3d"]),
+        ),
     ]
     for i, (got, want) in enumerate(cases):
         assert got.dtype == tf.float32
@@ -216,6 +303,11 @@ def test_total_loss_combines_the_weights_in_one_place():
                 "ssl_2d",
                 "pose_prior",
                 "shape_prior",
+                "global_rotation",
+                "hand_pose",
+                "shape",
+                "joints_3d",
+                "depth",
             },
         ),
         ({"render_mask": False}, {"render_mask", "ssl_mask"}),
@@ -247,6 +339,8 @@ def test_regress_every_stack_averages_the_regressor_terms():
     out["stack1_joints_cam"] = rng.normal(0.5, 0.05, (B, K, 3)).astype(np.float32)
     out["stack1_mano_pose"] = rng.normal(0, 0.3, (B, 48)).astype(np.float32)
     out["stack1_mano_betas"] = rng.normal(0, 1, (B, 10)).astype(np.float32)
+    out["stack1_pose_rotmat"] = _random_rotmats(rng, (B, 16)).astype(np.float32)
+    out["stack1_camera"] = out["camera"] * np.float32(1.1)
     _, terms = losses.total_loss(out, lab, LossConfig(), _model_config(regress_every_stack=True))
     n = {k: _np(v) for k, v in lab.items()}
     want = np.mean(
@@ -256,6 +350,13 @@ def test_regress_every_stack_averages_the_regressor_terms():
         ]
     )
     assert float(terms["reproj_2d"]) == pytest.approx(want, rel=1e-5)
+    want = np.mean(
+        [
+            ref_depth(_np(out[k]), n["joints_cam"], n["intrinsics"], n["has_3d"])
+            for k in ("stack1_camera", "camera")
+        ]
+    )
+    assert float(terms["depth"]) == pytest.approx(want, rel=1e-5)
 
 
 # --------------------------------------------------------------------------- masking
@@ -266,7 +367,19 @@ def test_unlabelled_batch_gives_zero_supervised_loss_and_finite_zero_gradients()
     variables = {k: tf.Variable(v) for k, v in out.items()}
     with tf.GradientTape() as tape:
         total, terms = losses.total_loss(variables, lab, LossConfig(), _model_config())
-    supervised = ("heatmap", "pof", "mask", "bone_3d", "reproj_2d", "render_mask")
+    supervised = (
+        "heatmap",
+        "pof",
+        "mask",
+        "bone_3d",
+        "reproj_2d",
+        "render_mask",
+        "global_rotation",
+        "hand_pose",
+        "shape",
+        "joints_3d",
+        "depth",
+    )
     for term in supervised:
         assert float(terms[term]) == 0.0, term
     grads = dict(zip(variables, tape.gradient(total, list(variables.values())), strict=True))
@@ -288,13 +401,25 @@ def test_unlabelled_samples_do_not_change_the_supervised_terms():
         k: rng.normal(0, 50, (2,) + v.shape[1:]).astype(np.float32) for k, v in out.items()
     }
     extra_lab = {k: np.full((2,) + v.shape[1:], np.nan, np.float32) for k, v in lab.items()}
-    for key in ("has_2d", "has_3d", "has_mask", "keypoint_visible", "pof_weight"):
+    for key in ("has_2d", "has_3d", "has_mask", "has_mano", "keypoint_visible", "pof_weight"):
         extra_lab[key] = np.zeros_like(extra_lab[key])
     both_out = {k: np.concatenate([v, extra_out[k]]) for k, v in out.items()}
     both_lab = {k: np.concatenate([v, extra_lab[k]]) for k, v in lab.items()}
     _, alone = losses.total_loss(out, lab, LossConfig(), _model_config())
     _, mixed = losses.total_loss(both_out, both_lab, LossConfig(), _model_config())
-    for term in ("heatmap", "pof", "mask", "bone_3d", "reproj_2d", "render_mask"):
+    for term in (
+        "heatmap",
+        "pof",
+        "mask",
+        "bone_3d",
+        "reproj_2d",
+        "render_mask",
+        "global_rotation",
+        "hand_pose",
+        "shape",
+        "joints_3d",
+        "depth",
+    ):
         assert float(mixed[term]) == pytest.approx(float(alone[term]), rel=1e-5), term
 
 
@@ -341,6 +466,9 @@ def test_gradients_match_finite_differences():
     joints = rng.normal(0, 0.05, (b, 21, 3))
     kp = rng.uniform(0, S, (b, K, 2))
     logits = rng.normal(0, 2, (b, h, h, 1))
+    target_pose = rng.normal(0, 0.8, (b, 48))
+    target_betas = rng.normal(0, 1, (b, 10))
+    intrinsics = np.tile(np.array([[2 * S, 0, S / 2], [0, 2 * S, S / 2], [0, 0, 1.0]]), (b, 1, 1))
     checks = {
         "heatmap": (
             lambda p: losses.heatmap_loss(p, target_hm, vis, has),
@@ -373,6 +501,30 @@ def test_gradients_match_finite_differences():
         ),
         "pose_prior": (losses.pose_prior_loss, rng.normal(0, 0.3, (b, 48))),
         "shape_prior": (losses.shape_prior_loss, rng.normal(0, 1, (b, 10))),
+        # Rotation terms: the distance is a polynomial of the matrix entries, so any
+        # [B, 16, 3, 3] input has a well-defined gradient (the model feeds rotations).
+        "global_rotation": (
+            lambda p: losses.global_rotation_loss(p, target_pose, has),
+            _random_rotmats(rng, (b, 16)),
+        ),
+        "hand_pose": (
+            lambda p: losses.hand_pose_loss(p, target_pose, has),
+            _random_rotmats(rng, (b, 16)),
+        ),
+        "shape": (
+            lambda p: losses.shape_loss(p, target_betas, has),
+            rng.normal(0, 1, (b, 10)),
+        ),
+        "joints_3d": (
+            lambda p: losses.joints_3d_loss(p, joints, has),
+            rng.normal(0, 0.05, (b, 21, 3)),
+        ),
+        "depth": (
+            lambda p: losses.depth_loss(p, joints + [0.0, 0.0, 0.5], intrinsics, has),
+            np.stack(
+                [np.full(b, 2 * S), *rng.normal(0, 0.02, (2, b)), rng.uniform(0.3, 0.8, b)], -1
+            ),
+        ),
     }
     assert set(checks) == set(losses.TERMS)
     for name, (fn, x) in checks.items():
@@ -410,3 +562,24 @@ def test_bad_shapes_name_the_argument():
         losses.heatmap_loss(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), np.ones((2, 4)), np.ones(2))
     with pytest.raises(ValueError, match=r"mano_pose must have shape \[B, 48\]"):
         losses.pose_prior_loss(np.zeros(48))
+
+
+def test_mesh_health_matches_numpy_and_counts_labelled_samples():
+    out, lab = _batch(14)
+    health = losses.mesh_health(out, lab)
+    n = {k: _np(v) for k, v in lab.items()}
+    angles = np.degrees(ref_angle(_np(out["pose_rotmat"])[:, 0], _rodrigues(n["mano_pose"][:, :3])))
+    w = n["has_mano"]
+    value, count = health["rotation_error_deg"]
+    assert float(count) == w.sum()
+    assert float(value) == pytest.approx((angles * w).sum() / w.sum(), rel=1e-4)
+    cam = _np(out["camera"])
+    wd = n["has_3d"] * (n["intrinsics"][:, 0, 0] > 0)
+    f = np.where(wd > 0, n["intrinsics"][:, 0, 0], 1.0)
+    ratio = (cam[:, 3] / cam[:, 0]) / (n["joints_cam"][:, 9, 2] / f)
+    value, count = health["depth_ratio"]
+    assert float(count) == wd.sum()
+    assert float(value) == pytest.approx((ratio * wd).sum() / wd.sum(), rel=1e-5)
+    # Without the outputs or labels, nothing is reported.
+    assert losses.mesh_health({}, lab) == {}
+    assert set(losses.mesh_health(out, {})) == set()
