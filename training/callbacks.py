@@ -7,6 +7,9 @@
 - `EpochSummaries`: TensorBoard scalars of the epoch logs.
 - `PredictionImages`: TensorBoard images, prediction vs ground truth, every epoch.
 - `RunCheckpoint`: `checkpoints/epoch_NNN.weights.h5` and `model.keras`, written atomically.
+- `TimeBudget`, `StepTimer`, `FitScheduleToBudget`: training for a wall-clock budget
+  (`train(..., time_budget_s=...)`): stop after the step that crosses the deadline,
+  time the steps, and end the cosine decay with the budget.
 
 TensorBoard files are written with TensorFlow's own summary op (`tf.summary.write`
 with the scalar / image plugin metadata), in the format TensorBoard reads:
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import statistics
+import time
+from collections.abc import Callable, Mapping
 
 import keras
 import numpy as np
@@ -289,6 +294,125 @@ class PredictionImages(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops `fit` cleanly after the training step that crosses a wall-clock deadline.
+
+    The step in flight finishes, Keras then ends the epoch (its logs, checkpoints
+    and backup are written as usual) and `fit` returns. The deadline is absolute
+    (`clock()` seconds), so one callback can bound several `fit` calls.
+
+    Args:
+        deadline: `clock()` time at which training stops.
+        clock: a monotonic clock in seconds (tests pass a fake one).
+    """
+
+    def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.deadline = float(deadline)
+        self.clock = clock
+        self.stopped = False
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.clock() >= self.deadline:
+            self.stopped = True
+            self.model.stop_training = True
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (negative when past it)."""
+        return self.deadline - self.clock()
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Times training: every step, and the work at the end of every epoch (seconds).
+
+    A step lasts from the end of the previous step (or the start of the epoch) to
+    its own end, so the other callbacks' per-step work counts. The epoch overhead
+    lasts from the last step's end to this callback's `on_epoch_end`: put it after
+    the callbacks that write checkpoints (`training.train.train` runs the
+    callbacks it is given after its own), and it covers them.
+
+    Args:
+        clock: a monotonic clock in seconds.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.clock = clock
+        self.durations: list[float] = []
+        self.epoch_overheads: list[float] = []
+        self._last = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = self.clock()
+        if self._last is not None:
+            self.durations.append(now - self._last)
+        self._last = now
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._last is not None:
+            self.epoch_overheads.append(self.clock() - self._last)
+
+    def step_time(self, skip: int = 2) -> float | None:
+        """Mean step time without the first `skip` steps (tracing); None if too few."""
+        steady = self.durations[skip:]
+        return statistics.fmean(steady) if steady else None
+
+    def epoch_overhead(self) -> float:
+        """Mean end-of-epoch time (0 before the first epoch ends)."""
+        return statistics.fmean(self.epoch_overheads) if self.epoch_overheads else 0.0
+
+
+class FitScheduleToBudget(keras.callbacks.Callback):
+    """Resizes an adjustable cosine schedule so that its decay ends with a time budget.
+
+    At the end of every epoch, the optimizer step `s`, the mean wall time per step
+    `t` of that epoch and the time left give the new end of the decay,
+    `s + left / t` (`training.schedules.WarmupCosineDecay.set_decay_steps`; the
+    train step is not retraced). `t` runs from the end of the epoch's second step
+    (so the first epoch's tracing is left out) to the end of the epoch (so its
+    checkpoints are counted): put it after the callbacks that write them.
+
+    Args:
+        schedule: a `WarmupCosineDecay` made with `adjustable=True`.
+        budget: the `TimeBudget` that will stop training.
+        clock: a monotonic clock in seconds (the budget's).
+    """
+
+    def __init__(self, schedule, budget: TimeBudget, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.schedule = schedule
+        self.budget = budget
+        self.clock = clock
+        self.horizons: list[int] = []
+        self._marks: list[float] = []  # clock at the epoch's start and after its steps 1, 2
+        self._steps = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._marks = [self.clock()]
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        if self._steps <= 2:
+            self._marks.append(self.clock())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._marks or self._steps == 0:
+            return
+        skipped = 2 if self._steps > 2 else 0
+        per_step = (self.clock() - self._marks[skipped]) / (self._steps - skipped)
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        left = max(self.budget.remaining(), 0.0)
+        horizon = max(step + int(left / max(per_step, 1e-9)), step + 1)
+        self.schedule.set_decay_steps(horizon)
+        self.horizons.append(horizon)
 
 
 def trim_history(path: str, finished_epochs: int) -> None:

@@ -52,7 +52,8 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -71,11 +72,13 @@ from hiu_tf.errors import UserError
 from hiu_tf.runs import RunPaths
 from training.callbacks import (
     EpochSummaries,
+    FitScheduleToBudget,
     HistoryCSV,
     LearningRateLogger,
     PredictionImages,
     RunCheckpoint,
     TerminateOnNaNTerms,
+    TimeBudget,
     TrainingDivergedError,
     trim_history,
 )
@@ -104,6 +107,7 @@ class TrainResult:
         config: the resolved `ExperimentConfig` written to `config.yaml`.
         initial_epoch: finished epochs restored from `backup/` (0 for a new run).
         steps_per_epoch: steps of each epoch.
+        stopped_by_budget: `time_budget_s` ended training.
     """
 
     model: Any
@@ -112,6 +116,7 @@ class TrainResult:
     config: ExperimentConfig
     initial_epoch: int
     steps_per_epoch: int | None
+    stopped_by_budget: bool = False
 
 
 # --------------------------------------------------------------------------- data
@@ -228,16 +233,22 @@ def dtype_policy(mixed_precision: str) -> str:
     return "float32" if mixed_precision == "none" else mixed_precision
 
 
-def make_optimizer(train_config: TrainConfig, total_steps: int | None) -> keras.optimizers.AdamW:
+def make_optimizer(
+    train_config: TrainConfig, total_steps: int | None, adjustable: bool = False
+) -> keras.optimizers.AdamW:
     """AdamW with the warm-up + cosine (or constant) schedule and global norm clipping.
 
     Decoupled weight decay is not applied to biases and normalisation parameters.
+    With `adjustable` (and the cosine schedule) the end of the decay can be moved
+    during training (`WarmupCosineDecay.set_decay_steps`); the schedule is the
+    optimizer's `learning_rate_schedule` attribute.
     """
     decay = total_steps if train_config.lr_schedule == "cosine" else None
     schedule = WarmupCosineDecay(
         train_config.learning_rate,
         warmup_steps=train_config.warmup_steps,
         decay_steps=max(decay, 1) if decay is not None else None,
+        adjustable=adjustable and decay is not None,
     )
     optimizer = keras.optimizers.AdamW(
         learning_rate=schedule,
@@ -245,6 +256,8 @@ def make_optimizer(train_config: TrainConfig, total_steps: int | None) -> keras.
         global_clipnorm=train_config.clipnorm,
     )
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    # A plain attribute, outside Keras' tracking (the schedule is not optimizer state).
+    object.__setattr__(optimizer, "learning_rate_schedule", schedule)
     return optimizer
 
 
@@ -299,6 +312,8 @@ def train(
     run_eagerly: bool = False,
     images: int = 4,
     verbose: int | str = "auto",
+    time_budget_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> TrainResult:
     """Trains `config` into the run folder `out_dir` (see the module docstring).
 
@@ -318,6 +333,12 @@ def train(
             dominates very short runs on a CPU).
         images: samples shown in the TensorBoard image panels (0 = none).
         verbose: `model.fit` verbosity ("auto", 0, 1 progress bar, 2 one line per epoch).
+        time_budget_s: stop after the step that crosses this many seconds of wall-clock
+            time from the start of `fit` (the epoch then ends as usual, checkpoints and
+            all); with the cosine schedule, its decay is re-sized at every epoch end to
+            end with the budget (`FitScheduleToBudget`), so `epochs` is only an upper
+            bound. None = no budget.
+        clock: the monotonic clock of the budget (tests pass a fake one).
 
     Returns:
         A `TrainResult`.
@@ -334,6 +355,8 @@ def train(
     if steps_per_epoch is not None:
         overrides.append(f"train.steps_per_epoch={steps_per_epoch}")
     config = apply_overrides(config, overrides)
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise TrainError(f"time_budget_s must be > 0. Received: time_budget_s={time_budget_s}")
     if isinstance(synthetic_samples, bool) or synthetic_samples < 1:
         raise TrainError(
             f"synthetic_samples must be >= 1. Received: synthetic_samples={synthetic_samples}"
@@ -389,8 +412,9 @@ def train(
     with strategy.scope():
         model = HIUModel(config.model, dtype=dtype_policy(tc.mixed_precision))
         model.build((None, size, size, 3))
+        optimizer = make_optimizer(tc, total_steps, adjustable=time_budget_s is not None)
         model.compile(
-            optimizer=make_optimizer(tc, total_steps),
+            optimizer=optimizer,
             loss_config=config.loss,
             jit_compile=bool(tc.jit_compile),
             run_eagerly=run_eagerly,
@@ -418,6 +442,12 @@ def train(
         keras.callbacks.BackupAndRestore(paths.backup, save_freq="epoch", delete_checkpoint=False)
     )
     cbs.extend(callbacks)
+    budget = None
+    if time_budget_s is not None:
+        budget = TimeBudget(clock() + time_budget_s, clock)
+        cbs.append(budget)
+        if optimizer.learning_rate_schedule.adjustable:
+            cbs.append(FitScheduleToBudget(optimizer.learning_rate_schedule, budget, clock))
 
     history = model.fit(
         dataset,
@@ -434,6 +464,7 @@ def train(
         config=config,
         initial_epoch=initial_epoch,
         steps_per_epoch=tc.steps_per_epoch,
+        stopped_by_budget=bool(budget is not None and budget.stopped),
     )
 
 

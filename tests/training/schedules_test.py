@@ -70,3 +70,29 @@ def test_make_optimizer_from_the_train_config():
     assert isinstance(schedule, WarmupCosineDecay) and schedule.decay_steps == 100
     constant = make_optimizer(TrainConfig(lr_schedule="constant", clipnorm=None), total_steps=100)
     assert constant._learning_rate.decay_steps is None and constant.global_clipnorm is None
+
+
+def test_adjustable_schedule_moves_its_end_without_retracing():
+    import tensorflow as tf
+
+    schedule = WarmupCosineDecay(1.0, warmup_steps=10, decay_steps=110, adjustable=True)
+    traced = []
+
+    @tf.function
+    def rate(step):
+        traced.append(1)
+        return schedule(step)
+
+    assert float(rate(tf.constant(60))) == pytest.approx(0.5)  # half way through 100 steps
+    schedule.set_decay_steps(210)
+    assert float(rate(tf.constant(60))) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.25)))
+    assert len(traced) == 1 and schedule.decay_steps == 210
+    clone = WarmupCosineDecay.from_config(schedule.get_config())
+    assert clone.adjustable and clone.decay_steps == 210
+    assert float(clone(60)) == pytest.approx(float(schedule(60)))
+    with pytest.raises(ValueError, match="adjustable=True"):
+        WarmupCosineDecay(1.0, warmup_steps=10, decay_steps=100).set_decay_steps(50)
+    with pytest.raises(ValueError, match="needs decay_steps"):
+        WarmupCosineDecay(1.0, warmup_steps=10, adjustable=True)
+    with pytest.raises(ValueError, match="decay_steps must be >= 1"):
+        schedule.set_decay_steps(0)
