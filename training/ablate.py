@@ -115,7 +115,7 @@ _MOBILE = (
     ("1-stack-x2-nofull", "1-stack ×2 ◇", 1, 2, False),
     ("1-stack-x1", "1-stack ×1", 1, 1, True),
 )
-# (column, summary key of training.demo.summarize, heading)
+# (column, summary key of training.learning.summarize, heading)
 COLUMNS = (
     ("2d", "auc_2d_heatmap", "2D Pose"),
     ("2d_mesh", "auc_2d_mesh", "2D Pose †"),
@@ -482,7 +482,7 @@ def calibrate_steps(
     config, folder: str, budget_seconds: float, *, run_eagerly: bool = False
 ) -> tuple[int, float]:
     """Steps that fit in `budget_seconds`, from a short run of `config`: `(steps, step_time)`."""
-    from training.demo import StepTimer
+    from training.callbacks import StepTimer
     from training.train import train
 
     timer = StepTimer()
@@ -564,8 +564,9 @@ def run_ablation(
     """
     from hiu_tf.model import build_model
     from hiu_tf.runs import save_run_model
-    from training.demo import DEMO_SYNTH, PCK_2D_MAX_PX, make_datasets, summarize, synth_options
+    from training.demo import DEMO_SYNTH, make_datasets, synth_options
     from training.evaluate import evaluate_run
+    from training.learning import PCK_2D_MAX_PX, summarize
     from training.train import train
 
     all_variants = variants(study)

@@ -11,15 +11,15 @@ Needs no MANO file and no dataset: everything uses the project's open hand model
    background family: Voronoi mosaics and out-of-focus "bokeh" discs, written as
    images by `heldout_backgrounds` and passed to the generator as its
    `backgrounds` folder. Both use the generator options `DEMO_SYNTH` (larger,
-   less curled, unoccluded hands; any global orientation). Complete folders
+   less curled, unoccluded hands, the palm towards the camera). Complete folders
    from an earlier run with the same options are reused.
-2. **Training** (`training.train.train`) of the `training/configs/demo.yaml`
-   model for `minutes` of wall-clock time, in two calls on one run folder:
-   a warm-up epoch (linear learning-rate warm-up) that also measures the step
-   time, then a resumed run whose cosine schedule is sized to end when the
-   budget does. `TimeBudget` stops `fit` after the step that crosses the
-   deadline, so a busy machine only shortens training. `InitialModelSaver`
-   saves the model as `fit` starts it: the *untrained* model of the report.
+2. **Training** (`training.train.train` with a time budget, `train_on_budget`)
+   of the `training/configs/demo.yaml` model for `minutes` of wall-clock time:
+   a linear learning-rate warm-up, then a cosine decay re-sized at every epoch
+   end from the measured step time so that it ends with the budget. `TimeBudget`
+   stops `fit` after the step that crosses the deadline, so a busy machine only
+   shortens training. `InitialModelSaver` saves the model as `fit` starts it:
+   the *untrained* model of the report.
 3. **Evaluation** (`training.evaluate.evaluate_run`) of the trained and of the
    untrained model on the held-out set: 2D PCK of the heat-maps and of the
    projected mesh, mask IoU, 3D PCK.
@@ -32,27 +32,9 @@ Needs no MANO file and no dataset: everything uses the project's open hand model
    overlays, pictures of the data and of the hand model, and one HTML page,
    `index.html`, that links them relatively.
 
-What minutes on a CPU buy (measured with the defaults on 2 cores shared with
-other jobs, load about 2.1: 6,100 steps of batch 8 in the 8-minute budget,
-8 min 26 s in all): the masks are learnt well (held-out mean IoU 0.24 -> 0.60)
-and the heat-map keypoints clearly (PCK@8px of the 64 px crop 0.04 -> 0.28,
-AUC 0-19 px 0.07 -> 0.38); the mesh, regressed from the fused features, learns
-more slowly (projected PCK@8px 0.16 -> 0.25, MPJPE 147 -> 107 mm). On the
-same trained heat-maps the default decoder ("dark") gives a 2D PCK AUC (0-30
-px) of 0.566 and a mean error of 13.5 px against 0.530 and 14.9 px for "peak",
-the default before 2026-11-26. Measured
-choices behind `training/configs/demo.yaml`: 64 px input (16 x 16 maps; 96 px
-costs 2.25x per step), batch 8 (as good per step as 16 and nearly twice the
-steps per minute), peak learning rate 3e-3 (1e-3 and 1e-2 were no better),
-heat-map loss weight 10, no silhouette renderer (about 75 % of a CPU step; the
-mesh is still supervised by its 3D bones and its 2D projection). The
-generator options `DEMO_SYNTH` (larger, less curled, unoccluded hands) make
-keypoints far enough apart on 16 x 16 maps to be learnt in minutes. Keypoints
-are read off the heat-maps by their peak (`ModelConfig.heatmap_decoder`: DARK's
-blurred arg max refined by a 2D Gaussian fit): the paper's Eq. 1 over the whole
-map is pulled towards the map centre while the maps are still broad, which hid
-most of this learning (PCK@8px 0.14 -> 0.21 with Eq. 1 on the same heat-maps of
-an earlier run).
+What minutes on a CPU buy, the targets it is held to (`training.learning.DEMO_TARGETS`)
+and the measurements behind `training/configs/demo.yaml` and `DEMO_SYNTH` are in
+`docs/learning.md`; the report says which targets the run met.
 
 Report folder (`out`):
 
@@ -74,7 +56,6 @@ import logging
 import math
 import os
 import shutil
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -83,12 +64,23 @@ import keras
 import numpy as np
 
 from hiu_tf.errors import UserError
+from training.learning import (
+    DEMO_TARGETS,
+    PCK_2D_MAX_PX,
+    SUMMARY_ROWS,
+    check_targets,
+    fmt,
+    improved,
+    summarize,
+    summary_lines,
+    target_lines,
+)
 
 logger = logging.getLogger(__name__)
 
 DEMO_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "demo.yaml")
 DEFAULT_MINUTES = 8.0
-DEFAULT_TRAIN_SAMPLES = 2048
+DEFAULT_TRAIN_SAMPLES = 4096
 DEFAULT_HELDOUT_SAMPLES = 256
 DEFAULT_PREDICT_IMAGES = 8
 # TFLite quantisation of the demo. Measured on the trained demo model, 64 held-out
@@ -102,9 +94,12 @@ HELDOUT_SEED_OFFSET = 1_000_003  # held-out seed = seed + this: no sample in com
 HELDOUT_BACKGROUNDS = 48
 # Options of the synthetic generator (`SynthConfig` fields) for both sets: hands that
 # fill more of the crop, fingers curled half as much as the generator's default, no
-# occluders and no truncation at the border. Keypoints are then far enough apart on
-# the 16 x 16 heat-maps, and visible enough, to be learnt in minutes; the
-# generator's full difficulty needs longer training.
+# occluders and no truncation at the border, the palm towards the camera (tilted by
+# up to 45 degrees, rolled any way). Keypoints are then far enough apart on the
+# 16 x 16 heat-maps, and visible enough, to be learnt in minutes, and the hand's
+# orientation can be read off a 64 px crop; shown from the back as well, thumb and
+# little finger are easily swapped at that size (docs/learning.md). The generator's
+# full difficulty needs longer training.
 DEMO_SYNTH = (
     "hand_fill_min=0.65",
     "hand_fill_max=0.9",
@@ -112,14 +107,14 @@ DEMO_SYNTH = (
     "occluder_rate=0.0",
     "truncation_rate=0.0",
     "clutter_rate=0.3",
+    "max_tilt_deg=45",
+    "back_rate=0",
 )
-PCK_2D_MAX_PX = 19.0  # 2D PCK thresholds 0, 1, ..., 19 px of the model input
-REPORT_PCK_PX = (4.0, 8.0)  # thresholds shown in the before/after table
-# The step time measured in the warm-up epoch is padded by this factor when the
-# cosine schedule is sized, and the second call's retrace is estimated as this
-# fraction of the first step (which also traces and fills the input pipeline).
-STEP_TIME_MARGIN = 1.05
-RETRACE_FRACTION = 0.5
+# Steps per epoch of the demo's training: every epoch ends with a checkpoint and a
+# backup (about 2 s on a CPU), so epochs are long; training stops with the budget.
+EPOCH_STEPS = 500
+# An upper bound on the number of epochs: steps never take less than this (seconds).
+MIN_STEP_SECONDS = 0.005
 REPORT_FILE = "index.html"
 METRICS_FILE = "metrics.json"
 
@@ -143,7 +138,7 @@ class DemoOptions:
         heldout_samples: synthetic held-out samples.
         predict_images: held-out scenes run through the TFLite predictor.
         quant: TFLite quantisation ("none", "fp16", "dynamic", "int8").
-        warmup_steps: steps of the first, warm-up epoch; None = `train.warmup_steps`.
+        warmup_steps: steps of the linear learning-rate warm-up; None = `train.warmup_steps`.
         hand_model: overrides `model.hand_model` (e.g. a small test model).
         run_eagerly: train eagerly (tests: skips tracing).
         verbose: Keras progress bars (1) or none (0).
@@ -229,79 +224,6 @@ class DemoResult:
 
 
 # --------------------------------------------------------------------------- callbacks
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops `fit` cleanly after the training step that crosses a wall-clock deadline.
-
-    The step in flight finishes, Keras then ends the epoch (its logs, checkpoints
-    and backup are written as usual) and `fit` returns. The deadline is absolute
-    (`clock()` seconds), so one callback can bound several `fit` calls.
-
-    Args:
-        deadline: `clock()` time at which training stops.
-        clock: a monotonic clock in seconds (tests pass a fake one).
-    """
-
-    def __init__(self, deadline: float, clock: Callable[[], float] = time.monotonic):
-        super().__init__()
-        self.deadline = float(deadline)
-        self.clock = clock
-        self.stopped = False
-        self.steps = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        if self.clock() >= self.deadline:
-            self.stopped = True
-            self.model.stop_training = True
-
-    def remaining(self) -> float:
-        """Seconds left before the deadline (negative when past it)."""
-        return self.deadline - self.clock()
-
-
-class StepTimer(keras.callbacks.Callback):
-    """Times training: every step, and the work at the end of every epoch (seconds).
-
-    A step lasts from the end of the previous step (or the start of the epoch) to
-    its own end, so the other callbacks' per-step work counts. The epoch overhead
-    lasts from the last step's end to this callback's `on_epoch_end`: put it after
-    the callbacks that write checkpoints (`training.train.train` runs the
-    callbacks it is given after its own), and it covers them.
-
-    Args:
-        clock: a monotonic clock in seconds.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        super().__init__()
-        self.clock = clock
-        self.durations: list[float] = []
-        self.epoch_overheads: list[float] = []
-        self._last = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._last = self.clock()
-
-    def on_train_batch_end(self, batch, logs=None):
-        now = self.clock()
-        if self._last is not None:
-            self.durations.append(now - self._last)
-        self._last = now
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self._last is not None:
-            self.epoch_overheads.append(self.clock() - self._last)
-
-    def step_time(self, skip: int = 2) -> float | None:
-        """Mean step time without the first `skip` steps (tracing); None if too few."""
-        steady = self.durations[skip:]
-        return statistics.fmean(steady) if steady else None
-
-    def epoch_overhead(self) -> float:
-        """Mean end-of-epoch time (0 before the first epoch ends)."""
-        return statistics.fmean(self.epoch_overheads) if self.epoch_overheads else 0.0
 
 
 class InitialModelSaver(keras.callbacks.Callback):
@@ -516,7 +438,7 @@ def demo_config(options: DemoOptions, train_dir: str | None = None):
         options: the demo options.
         train_dir: the training TFRecords (the one data source), if known.
     """
-    from hiu_tf.config import SourceConfig, apply_overrides, load_config
+    from hiu_tf.config import apply_overrides, load_config
 
     if not os.path.isfile(options.config):
         raise DemoError(f"config file not found: {options.config!r}")
@@ -526,12 +448,15 @@ def demo_config(options: DemoOptions, train_dir: str | None = None):
         overrides.append(f"model.hand_model={options.hand_model}")
     overrides.append(f"train.seed={options.seed}")
     config = apply_overrides(config, overrides)
-    if train_dir is not None:
-        source = SourceConfig(name="synthetic", path=os.path.abspath(train_dir))
-        config = dataclasses.replace(
-            config, data=dataclasses.replace(config.data, sources=(source,))
-        )
-    return config
+    return config if train_dir is None else with_training_set(config, train_dir)
+
+
+def with_training_set(config, train_dir: str):
+    """`config` with one data source: the synthetic TFRecords in `train_dir`."""
+    from hiu_tf.config import SourceConfig
+
+    source = SourceConfig(name="synthetic", path=os.path.abspath(train_dir))
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, sources=(source,)))
 
 
 # --------------------------------------------------------------------------- training
@@ -555,102 +480,72 @@ def train_on_budget(
 ) -> dict[str, Any]:
     """Trains `config` into `run_dir` for about `seconds` of wall-clock time.
 
-    Two `training.train.train` calls on one run folder:
-
-    1. a warm-up epoch of `W` steps (`W = warmup_steps` or `train.warmup_steps`)
-       with the "constant" schedule, i.e. a linear warm-up to the peak rate; it
-       measures the median step time `t`;
-    2. a resumed run with `train.lr_schedule` (cosine) and `W` warm-up steps, so
-       the rate continues from the peak, sized to the time left: `n` more epochs
-       of `W` steps, `n = (left - retrace) / ((W t + o) STEP_TIME_MARGIN)` with
-       `o` the measured end-of-epoch time (checkpoints, backup, logs).
-
-    `TimeBudget` bounds both calls; a run out of time after the first epoch
-    skips the second.
+    One `training.train.train` call with `time_budget_s=seconds`, so the train step
+    is traced once: a linear warm-up of `W` steps (`W = warmup_steps` or
+    `train.warmup_steps`), then a cosine decay whose end is re-estimated at every
+    epoch end from the measured step time, so that it ends with the budget
+    (`training.callbacks.FitScheduleToBudget`); `TimeBudget` stops `fit` after the
+    step that crosses the deadline, so a busy machine only shortens training.
+    Epochs have `EPOCH_STEPS` steps (each ends with a checkpoint).
 
     Args:
         config: the resolved config (data sources with paths).
         run_dir: the run folder (started afresh).
         seconds: the budget.
         untrained_dir: where `InitialModelSaver` saves the untrained model.
-        warmup_steps: steps of the first epoch; None = `train.warmup_steps`.
+        warmup_steps: steps of the warm-up; None = `train.warmup_steps`.
         run_eagerly: train eagerly.
         verbose: `fit` verbosity.
         echo: progress messages.
         clock: monotonic clock.
 
     Returns:
-        A dict: `result` (the last `TrainResult`), `config` (the final config),
-        `steps`, `epochs`, `step_time_s`, `seconds`, `stopped_by_budget`,
-        `planned_steps`.
+        A dict: `result` (the `TrainResult`), `config` (the final config), `steps`,
+        `epochs`, `step_time_s`, `seconds`, `stopped_by_budget` and `planned_steps`
+        (the last end of the cosine decay).
     """
+    from training.callbacks import StepTimer
     from training.train import train
 
     start = clock()
-    budget = TimeBudget(start + seconds, clock)
     timer = StepTimer(clock)
     warm = int(warmup_steps or config.train.warmup_steps or 1)
-    final_schedule = config.train.lr_schedule
     shutil.rmtree(run_dir, ignore_errors=True)
-    first = _with_train(config, lr_schedule="constant", warmup_steps=warm)
-    callbacks: list[keras.callbacks.Callback] = [timer, budget]
+    callbacks: list[keras.callbacks.Callback] = [timer]
     if untrained_dir is not None:
-        callbacks.insert(0, InitialModelSaver(untrained_dir, first))
-    echo(f"  warm-up epoch: {warm} steps, learning rate rising to {config.train.learning_rate:g}")
+        callbacks.insert(0, InitialModelSaver(untrained_dir, config))
+    epochs = max(1, math.ceil(seconds / (EPOCH_STEPS * MIN_STEP_SECONDS)))
+    echo(
+        f"  {warm} warm-up steps to a learning rate of {config.train.learning_rate:g}, then "
+        f"a {config.train.lr_schedule} decay sized to end with the {seconds:.0f} s budget"
+    )
     result = train(
-        first,
+        _with_train(config, warmup_steps=warm),
         run_dir,
         resume=False,
-        epochs=1,
-        steps_per_epoch=warm,
+        epochs=epochs,
+        steps_per_epoch=EPOCH_STEPS,
         callbacks=callbacks,
         run_eagerly=run_eagerly,
         images=0,
         verbose=verbose,
+        time_budget_s=seconds,
+        clock=clock,
     )
     steps = len(timer.durations)
-    step_time = timer.step_time() or (timer.durations[-1] if timer.durations else None)
-    planned = steps
-    epochs = 1
-    final = result.config
-    if not budget.stopped and step_time:
-        retrace = RETRACE_FRACTION * (timer.durations[0] if timer.durations else 0.0)
-        per_epoch = (warm * step_time + timer.epoch_overhead()) * STEP_TIME_MARGIN
-        more = int((budget.remaining() - retrace) / per_epoch)
-        if more >= 1:
-            epochs = 1 + more
-            planned = epochs * warm
-            echo(
-                f"  {step_time:.3f} s per step, {timer.epoch_overhead():.1f} s per epoch end: "
-                f"{more} more epochs of {warm} steps fit in the {budget.remaining():.0f} s "
-                f"left; {final_schedule} schedule over {planned} steps"
-            )
-            second = _with_train(config, lr_schedule=final_schedule, warmup_steps=warm)
-            result = train(
-                second,
-                run_dir,
-                resume=True,
-                epochs=epochs,
-                steps_per_epoch=warm,
-                callbacks=[timer, budget],
-                run_eagerly=run_eagerly,
-                images=0,
-                verbose=verbose,
-            )
-            final = result.config
-            steps = len(timer.durations)
-    if budget.stopped:
+    schedule = result.model.optimizer.learning_rate_schedule
+    if result.stopped_by_budget:
         echo(f"  the time budget stopped training after {steps} steps")
     prune_checkpoints(run_dir)
     return {
         "result": result,
-        "config": final,
+        "config": result.config,
         "steps": steps,
-        "planned_steps": planned,
-        "epochs": epochs,
-        "step_time_s": step_time,
+        "planned_steps": schedule.decay_steps or steps,
+        "epochs": len(timer.epoch_overheads),
+        "step_time_s": timer.step_time() or (timer.durations[-1] if timer.durations else None),
         "seconds": clock() - start,
-        "stopped_by_budget": budget.stopped,
+        "stopped_by_budget": result.stopped_by_budget,
     }
 
 
@@ -676,68 +571,6 @@ def prune_checkpoints(run_dir: str) -> int:
 
 
 # --------------------------------------------------------------------------- evaluation
-
-
-def summarize(metrics: Mapping[str, Any]) -> dict[str, float | None]:
-    """The headline numbers of an `evaluate_run` metrics dict (None where absent).
-
-    Keys: `pck_2d_heatmap@{k}px`, `auc_2d_heatmap`, `epe_2d_heatmap_px`, the same
-    for `mesh` (the projected mesh joints), `mask_mean_iou`, `mask_iou_pck_auc`,
-    `auc_3d_20_50`, `mpjpe_mm`, `pa_mpjpe_mm`.
-    """
-    out: dict[str, float | None] = {}
-    for name in ("heatmap", "mesh"):
-        section = metrics.get("keypoints_2d", {}).get(name)
-        for k in REPORT_PCK_PX:
-            value = None
-            if section:
-                value = float(np.interp(k, section["thresholds_px"], section["pck"]))
-            out[f"pck_2d_{name}@{k:g}px"] = value
-        out[f"auc_2d_{name}"] = section["auc"] if section else None
-        out[f"epe_2d_{name}_px"] = section["epe_mean_px"] if section else None
-    mask = metrics.get("mask")
-    out["mask_mean_iou"] = mask["mean_iou"] if mask else None
-    out["mask_iou_pck_auc"] = mask["iou_pck_auc"] if mask else None
-    k3 = metrics.get("keypoints_3d")
-    out["auc_3d_20_50"] = k3["auc_20_50"] if k3 else None
-    out["mpjpe_mm"] = k3["mpjpe_mm"] if k3 else None
-    out["pa_mpjpe_mm"] = k3["pa_mpjpe_mm"] if k3 else None
-    return out
-
-
-# (key, label, higher is better, format)
-SUMMARY_ROWS = (
-    *(
-        (f"pck_2d_heatmap@{k:g}px", f"2D PCK@{k:g}px, heat-maps", True, "{:.3f}")
-        for k in REPORT_PCK_PX
-    ),
-    ("auc_2d_heatmap", f"2D AUC 0-{PCK_2D_MAX_PX:g}px, heat-maps", True, "{:.3f}"),
-    ("epe_2d_heatmap_px", "2D mean error, heat-maps (px)", False, "{:.2f}"),
-    *(
-        (f"pck_2d_mesh@{k:g}px", f"2D PCK@{k:g}px, projected mesh", True, "{:.3f}")
-        for k in REPORT_PCK_PX
-    ),
-    ("auc_2d_mesh", f"2D AUC 0-{PCK_2D_MAX_PX:g}px, projected mesh", True, "{:.3f}"),
-    ("mask_mean_iou", "mask mean IoU", True, "{:.3f}"),
-    ("mask_iou_pck_auc", "mask IoU-PCK AUC", True, "{:.3f}"),
-    ("auc_3d_20_50", "3D PCK AUC 20-50 mm (hand3d)", True, "{:.3f}"),
-    ("mpjpe_mm", "3D MPJPE, root-relative (mm)", False, "{:.1f}"),
-    ("pa_mpjpe_mm", "3D PA-MPJPE (mm)", False, "{:.1f}"),
-)
-
-
-def _fmt(value, spec: str) -> str:
-    return "n/a" if value is None else spec.format(value)
-
-
-def summary_lines(trained: Mapping[str, Any], untrained: Mapping[str, Any]) -> list[str]:
-    """The before/after table as text lines."""
-    lines = [f"  {'metric':<34} {'untrained':>10} {'trained':>10}"]
-    for key, label, _, spec in SUMMARY_ROWS:
-        lines.append(
-            f"  {label:<34} {_fmt(untrained.get(key), spec):>10} {_fmt(trained.get(key), spec):>10}"
-        )
-    return lines
 
 
 # --------------------------------------------------------------------------- pictures
@@ -871,13 +704,18 @@ def hand_model_sheet(path: str, size: int = 160) -> str:
 
 
 def training_curve(history: Sequence[Mapping[str, float]], path: str) -> str:
-    """The loss and its terms per epoch (log scale), and the learning rate."""
+    """The loss and its terms per epoch (log scale), the mesh's health, the learning rate.
+
+    The middle panel shows the training metrics `mesh_rotation_error_deg` and
+    `mesh_depth_ratio` (`hiu_tf.losses.mesh_health`) when the run logged them: a mesh
+    that turns away or drifts from the camera shows there.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9.0, 4.0), dpi=100)
+    figure = Figure(figsize=(13.5, 4.0), dpi=100)
     FigureCanvasAgg(figure)
-    left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    left, middle, right = (figure.add_subplot(1, 3, i) for i in (1, 2, 3))
     epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(history)]
     keys = ["loss"] + sorted(k for k in (history[0] if history else {}) if k.startswith("loss_"))
     for key in keys:
@@ -889,7 +727,19 @@ def training_curve(history: Sequence[Mapping[str, float]], path: str) -> str:
     left.set_ylabel("training loss (log scale)")
     left.set_title("loss and its terms (unweighted)")
     left.grid(True, alpha=0.3)
-    left.legend(fontsize=7, loc="upper right")
+    left.legend(fontsize=6, loc="upper right", ncol=2)
+    rotation = [row.get("mesh_rotation_error_deg", float("nan")) for row in history]
+    depth = [row.get("mesh_depth_ratio", float("nan")) for row in history]
+    middle.plot(epochs, rotation, color="tab:red", label="rotation error (deg)")
+    middle.set_xlabel("epoch")
+    middle.set_ylabel("global rotation error, mean (deg)", color="tab:red")
+    middle.set_ylim(bottom=0)
+    middle.grid(True, alpha=0.3)
+    twin = middle.twinx()
+    twin.plot(epochs, depth, color="tab:blue", label="depth ratio")
+    twin.axhline(1.0, color="tab:blue", linewidth=0.8, linestyle=":")
+    twin.set_ylabel("depth ratio, mean (1 = right)", color="tab:blue")
+    middle.set_title("mesh health on the training batches")
     rates = [row.get("learning_rate", float("nan")) for row in history]
     right.plot(epochs, rates)
     right.set_xlabel("epoch")
@@ -1076,11 +926,10 @@ def render_html(metrics: Mapping[str, Any], files: Mapping[str, Any]) -> str:
     before, after = s["untrained"], s["trained"]
     for key, label, higher, spec in SUMMARY_ROWS:
         b, a = before.get(key), after.get(key)
-        css = ""
-        if a is not None and b is not None:
-            css = ' class="better"' if (a > b) == higher and a != b else ' class="worse"'
+        better = improved(b, a, higher)
+        css = "" if better is None else (' class="better"' if better else ' class="worse"')
         parts.append(
-            f"<tr><td>{e(label)}</td><td>{_fmt(b, spec)}</td><td{css}>{_fmt(a, spec)}</td></tr>"
+            f"<tr><td>{e(label)}</td><td>{fmt(b, spec)}</td><td{css}>{fmt(a, spec)}</td></tr>"
         )
     parts.append("</table>")
     parts.append(
@@ -1089,9 +938,31 @@ def render_html(metrics: Mapping[str, Any], files: Mapping[str, Any]) -> str:
         "the predicted camera. Mask: the last stack's mask logits, upsampled to the crop, "
         "&gt; 0. 3D: root-relative joints rescaled to the reference bone (hand3d protocol). "
         "PA-MPJPE aligns the prediction to the truth by a similarity first: the untrained "
-        "model's template hand is then already a fair guess, and a few minutes of training do "
-        "not yet beat it.</p>"
+        "model's flat template hand is then already a fair guess. Mesh health: the median "
+        "angle between the regressed and the true global orientation of the hand, and the "
+        "median ratio of the regressed to the true depth in focal-length units (1: the mesh "
+        "is drawn at the right size; above 1 it has drifted away from the camera).</p>"
     )
+    checked = metrics.get("targets", [])
+    if checked:
+        met = sum(1 for t in checked if t["met"])
+        parts.append(
+            f"<h3>Targets: {met} of {len(checked)} met</h3>"
+            "<table><tr><th>target</th><th>trained</th><th>limit</th><th></th></tr>"
+        )
+        for target in checked:
+            verdict = (
+                '<td class="better">met</td>' if target["met"] else '<td class="worse">missed</td>'
+            )
+            parts.append(
+                f"<tr><td>{e(target['label'])}</td><td>{fmt(target['value'], '{:.3g}')}</td>"
+                f"<td>{target['limit']:.3g}</td>{verdict}</tr>"
+            )
+        parts.append(
+            "</table><p class='note'>The goals of the default demo on its held-out crops "
+            "(<code>training.learning.DEMO_TARGETS</code>); other options (input size, hand "
+            "model, budget) are not held to them.</p>"
+        )
     for key, caption in (
         ("pck_2d", "2D PCK: fraction of keypoints within a threshold, trained vs untrained."),
         ("iou_pck", "Fraction of images whose mask IoU exceeds a threshold."),
@@ -1127,10 +998,10 @@ def render_html(metrics: Mapping[str, Any], files: Mapping[str, Any]) -> str:
     parts.append(
         f"<p>{t['steps']} steps of batch {metrics['config']['data']['batch_size']} in "
         f"{t['seconds']:.0f} s (budget {t['budget_seconds']:.0f} s; mean step "
-        f"{_fmt(t['step_time_s'], '{:.2f}')} s)"
+        f"{fmt(t['step_time_s'], '{:.2f}')} s)"
         + ("; the budget stopped training" if t["stopped_by_budget"] else "")
-        + ". A warm-up epoch with a linearly rising learning rate, then a cosine schedule "
-        "sized from the measured step time to end with the budget.</p>"
+        + ". A linearly rising learning rate for the first steps, then a cosine decay "
+        "re-sized at every epoch end from the measured step time to end with the budget.</p>"
     )
     if files.get("training_curve"):
         parts.append(_img(files["training_curve"], "training curve"))
@@ -1140,8 +1011,9 @@ def render_html(metrics: Mapping[str, Any], files: Mapping[str, Any]) -> str:
         f"{metrics['train_set']['seed']}, the generator's procedural backgrounds) and "
         f"{metrics['heldout']['num_samples']} held-out samples (seed {metrics['heldout']['seed']}, "
         "Voronoi and bokeh backgrounds the generator never draws), rendered from the open hand "
-        "model with random poses (any global orientation), shapes, cameras, skin tones and "
-        "lights. Generator options of both sets: "
+        "model with random poses (the palm towards the camera, tilted by up to 45 degrees and "
+        "rolled any way), shapes, cameras, skin tones and lights. Generator options of both "
+        "sets: "
         + e(", ".join(f"{k}={v}" for k, v in metrics["train_set"].get("generator", {}).items()))
         + " (an easier setting than the generator's default, so that keypoints can be learnt "
         "in minutes). Ground truth drawn: mask (green) and keypoints.</p>"
@@ -1273,6 +1145,10 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None] = logger.info) ->
     summary = {tag: summarize(m) for tag, m in evals.items()}
     for line in summary_lines(summary["trained"], summary["untrained"]):
         echo(line)
+    checked = check_targets(summary["trained"], summary["untrained"], DEMO_TARGETS, size)
+    echo(f"  demo targets: {sum(r.met for r in checked)} of {len(checked)} met")
+    for line in target_lines(checked):
+        echo(line)
     timing["evaluation"] = clock() - mark
 
     # 4. export
@@ -1332,6 +1208,16 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None] = logger.info) ->
 
     metrics = {
         "summary": summary,
+        "targets": [
+            {
+                "key": r.target.key,
+                "label": r.target.label,
+                "value": r.value,
+                "limit": r.limit,
+                "met": r.met,
+            }
+            for r in checked
+        ],
         "trained": evals["trained"],
         "untrained": evals["untrained"],
         "training": {
@@ -1390,11 +1276,8 @@ __all__ = [
     "DemoOptions",
     "DemoResult",
     "InitialModelSaver",
-    "StepTimer",
-    "TimeBudget",
     "heldout_backgrounds",
     "make_datasets",
     "run_demo",
-    "summarize",
     "train_on_budget",
 ]

@@ -8,59 +8,10 @@ import os
 import re
 
 import cv2
-import keras
 import numpy as np
 import pytest
 
-from training import demo
-
-
-class FakeClock:
-    """A clock that advances by `tick` seconds per reading."""
-
-    def __init__(self, tick: float):
-        self.now = 0.0
-        self.tick = tick
-
-    def __call__(self) -> float:
-        self.now += self.tick
-        return self.now
-
-
-def _tiny_model():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    return model
-
-
-def test_time_budget_stops_fit_after_the_step_that_crosses_the_deadline():
-    clock = FakeClock(1.0)  # one reading per step: 1 s per step
-    budget = demo.TimeBudget(deadline=5.5, clock=clock)
-    x, y = np.zeros((40, 3), np.float32), np.zeros((40, 1), np.float32)
-    history = _tiny_model().fit(x, y, batch_size=4, epochs=3, callbacks=[budget], verbose=0)
-    assert budget.stopped
-    assert budget.steps == 6  # readings 1..6: the sixth step crosses 5.5
-    assert len(history.history["loss"]) == 1  # the epoch ends, the next does not start
-
-
-def test_time_budget_does_not_stop_a_run_within_the_budget():
-    budget = demo.TimeBudget(deadline=1e9, clock=FakeClock(1.0))
-    x, y = np.zeros((8, 3), np.float32), np.zeros((8, 1), np.float32)
-    history = _tiny_model().fit(x, y, batch_size=4, epochs=2, callbacks=[budget], verbose=0)
-    assert not budget.stopped and budget.steps == 4
-    assert len(history.history["loss"]) == 2
-
-
-def test_step_timer_times_steps_and_epoch_ends():
-    timer = demo.StepTimer(clock=FakeClock(1.0))  # one reading per event: 1 s apart
-    x, y = np.zeros((12, 3), np.float32), np.zeros((12, 1), np.float32)
-    _tiny_model().fit(x, y, batch_size=4, epochs=2, callbacks=[timer], verbose=0)
-    assert timer.durations == [1.0] * 6
-    assert timer.epoch_overheads == [1.0, 1.0]
-    timer.durations = [30.0, 2.0, 0.5, 0.4, 0.6]
-    assert timer.step_time() == pytest.approx(0.5)  # the first two (tracing) left out
-    assert demo.StepTimer().step_time() is None
-    assert demo.StepTimer().epoch_overhead() == 0.0
+from training import demo, learning
 
 
 def test_heldout_backgrounds_are_deterministic_and_varied(tmp_path):
@@ -92,9 +43,15 @@ def test_demo_config_file_resolves():
 
 
 def _metrics(pck_scale: float, iou: float) -> dict:
-    thresholds = list(np.linspace(0.0, demo.PCK_2D_MAX_PX, 20))
+    thresholds = list(np.linspace(0.0, learning.PCK_2D_MAX_PX, 20))
     pck = [min(1.0, pck_scale * t / 10) for t in thresholds]
-    section = {"thresholds_px": thresholds, "pck": pck, "auc": 0.5 * pck_scale, "epe_mean_px": 3.0}
+    section = {
+        "thresholds_px": thresholds,
+        "pck": pck,
+        "auc": 0.5 * pck_scale,
+        "epe_mean_px": 3.0,
+        "epe_median_px": 2.0,
+    }
     return {
         "keypoints_2d": {"heatmap": section},
         "mask": {
@@ -107,11 +64,13 @@ def _metrics(pck_scale: float, iou: float) -> dict:
 
 
 def test_summarize_interpolates_pck_and_marks_missing_sections():
-    summary = demo.summarize(_metrics(1.0, 0.7))
+    summary = learning.summarize(_metrics(1.0, 0.7))
     assert summary["pck_2d_heatmap@4px"] == pytest.approx(0.4)
     assert summary["pck_2d_heatmap@8px"] == pytest.approx(0.8)
+    assert summary["median_2d_heatmap_px"] == 2.0
     assert summary["mask_mean_iou"] == 0.7
     assert summary["auc_2d_mesh"] is None and summary["auc_3d_20_50"] is None
+    assert summary["rotation_error_deg"] is None and summary["depth_ratio"] is None
 
 
 def test_report_page_links_only_given_files(tmp_path):
@@ -123,7 +82,10 @@ def test_report_page_links_only_given_files(tmp_path):
     assert sorted(files) == ["iou_pck", "pck_2d"]
     files["predictions"] = []
     metrics = {
-        "summary": {"trained": demo.summarize(trained), "untrained": demo.summarize(untrained)},
+        "summary": {
+            "trained": learning.summarize(trained),
+            "untrained": learning.summarize(untrained),
+        },
         "training": {
             "steps": 10,
             "seconds": 5.0,
@@ -132,6 +94,22 @@ def test_report_page_links_only_given_files(tmp_path):
             "stopped_by_budget": True,
         },
         "timing": {"data": 1.0, "total": 9.0},
+        "targets": [
+            {
+                "key": "mask_mean_iou",
+                "label": "mask IoU >= 0.85",
+                "value": 0.7,
+                "limit": 0.85,
+                "met": False,
+            },
+            {
+                "key": "median_2d_heatmap_px",
+                "label": "median <= 4 px",
+                "value": 2.0,
+                "limit": 4.0,
+                "met": True,
+            },
+        ],
         "config": {"model": {"input_size": 64}, "data": {"batch_size": 16}},
         "heldout": {"num_samples": 8, "seed": 1},
         "train_set": {"num_samples": 16, "seed": 0},
@@ -143,4 +121,6 @@ def test_report_page_links_only_given_files(tmp_path):
     assert sorted(sources) == ["iou_pck.png", "pck_2d.png"]
     assert all((tmp_path / s).is_file() for s in sources)
     assert 'class="better"' in page  # trained beats untrained
+    assert "Targets: 1 of 2 met" in page and "10 steps of batch 16" in page
+    assert re.search(r"mask IoU &gt;= 0.85</td><td>0.7</td><td>0.85</td><td class=\"worse\">", page)
     json.dumps(metrics)  # the metrics stay JSON

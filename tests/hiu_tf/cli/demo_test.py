@@ -103,9 +103,15 @@ def test_demo_rejects_bad_options(tmp_path, capsys):
     assert "model.width must be >= 1" in capsys.readouterr().err
 
 
+# Demo targets that minutes of CPU training do not reach (docs/learning.md, "Out of reach
+# in minutes"): the fingers' bend at 64 px and a mask IoU of 0.85. They are checked to
+# improve on the untrained model; every other target must be met.
+OUT_OF_REACH = {"pa_mpjpe_mm", "mask_mean_iou"}
+
+
 @pytest.mark.slow
 def test_default_demo_learns_within_its_budget(tmp_path, capsys):
-    """The README's command: within 10 minutes, clearly better than the untrained model."""
+    """The README's command: within 10 minutes, it meets the demo targets on its held-out set."""
     import time
 
     out = tmp_path / "demo"
@@ -114,8 +120,10 @@ def test_default_demo_learns_within_its_budget(tmp_path, capsys):
     assert time.monotonic() - start < 600
     metrics = _check_report(out)
     trained, untrained = metrics["summary"]["trained"], metrics["summary"]["untrained"]
-    # Measured on 2 cores shared with other jobs: heat-map PCK@8px 0.04 -> 0.31, AUC
-    # 0.08 -> 0.36, mask IoU 0.24 -> 0.64 (the mesh learns more slowly: not asserted).
-    assert trained["pck_2d_heatmap@8px"] > untrained["pck_2d_heatmap@8px"] + 0.15
-    assert trained["auc_2d_heatmap"] > untrained["auc_2d_heatmap"] + 0.15
-    assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.25
+    missed = {t["key"]: t for t in metrics["targets"] if not t["met"]}
+    assert set(missed) <= OUT_OF_REACH, missed
+    # Measured on 2 cores (docs/learning.md): PA-MPJPE 15.0 -> 11.7 mm, IoU 0.25 -> 0.79.
+    assert trained["pa_mpjpe_mm"] < untrained["pa_mpjpe_mm"] - 2.0
+    assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.4
+    # The mesh's health: turned the right way, at the right depth.
+    assert abs(trained["depth_ratio"] - 1.0) < 0.15
