@@ -12,6 +12,7 @@ import _common  # noqa: E402
 import bench_decoders  # noqa: E402
 import bench_head_init  # noqa: E402
 import bench_infer  # noqa: E402
+import bench_learning  # noqa: E402
 import bench_tflite_layers  # noqa: E402
 
 
@@ -241,3 +242,21 @@ def test_bench_infer_sweep_of_int8_files(capsys):
     assert "Keras" not in out and "best of 2 rounds" in out
     with pytest.raises(SystemExit):
         bench_infer.main(["--models", "tiny", "--rounds", "0"])
+
+
+def test_bench_learning_options_and_config():
+    args = bench_learning.parse_args(["--steps", "400,100,200,200", "--set", "model.width=32"])
+    assert args.steps == (100, 200, 400)  # sorted, unique
+    config = bench_learning.resolve_config(args)
+    assert config.name == "demo" and config.model.width == 32 and config.train.seed == 0
+    assert (
+        bench_learning.resolve_config(bench_learning.parse_args(["--preset", "tiny"])).name
+        == "tiny"
+    )
+    for argv in (
+        ["--steps", "0,100"],
+        ["--steps", "a"],
+        ["--preset", "tiny", "--config", "x.yaml"],
+    ):
+        with pytest.raises(SystemExit):
+            bench_learning.parse_args(argv)
