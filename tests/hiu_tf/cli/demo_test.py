@@ -103,9 +103,9 @@ def test_demo_rejects_bad_options(tmp_path, capsys):
     assert "model.width must be >= 1" in capsys.readouterr().err
 
 
-# Demo targets that minutes of CPU training do not reach (docs/learning.md, "Out of reach
-# in minutes"): the fingers' bend at 64 px and a mask IoU of 0.85. They are checked to
-# improve on the untrained model; every other target must be met.
+# Demo targets that minutes of CPU training do not reach (docs/learning.md, "Targets out
+# of reach at their budget"): the fingers' bend at 64 px and a mask IoU of 0.85. They are
+# checked to improve on the untrained model; every other target must be met.
 OUT_OF_REACH = {"pa_mpjpe_mm", "mask_mean_iou"}
 
 
