@@ -382,13 +382,25 @@ def rotation_distance(rotmat, target_rotmat) -> tf.Tensor:
     return (3.0 - trace) / 4.0
 
 
-def _target_rotmats(target_pose, like: tf.Tensor) -> tf.Tensor:
-    """`[B, 48]` axis-angle labels -> `[B, 16, 3, 3]` rotations (no gradient needed)."""
+def _pose_distances(pose_rotmat, target_pose, has_mano) -> tuple[tf.Tensor, tf.Tensor]:
+    """`rotation_distance` of each of the 16 rotations to its label, and `has_mano`.
+
+    Args:
+        pose_rotmat: `[B, 16, 3, 3]` regressed rotations.
+        target_pose: `[B, 48]` axis-angle labels (no gradient needed).
+        has_mano: `[B]`.
+
+    Returns:
+        `([B, 16] distances, [B] has_mano)` in the dtype of `pose_rotmat`.
+    """
     from mano_tf.rotations import axis_angle_to_matrix
 
-    pose = _float(target_pose, "target_pose", like)
+    pred = _float(pose_rotmat, "pose_rotmat")
+    _check_rank(pred, "pose_rotmat", 4, "[B, 16, 3, 3]")
+    pose = _float(target_pose, "target_pose", pred)
     _check_rank(pose, "target_pose", 2, "[B, 48]")
-    return axis_angle_to_matrix(tf.reshape(pose, (-1, 16, 3)))
+    target = axis_angle_to_matrix(tf.reshape(pose, (-1, 16, 3)))
+    return rotation_distance(pred, target), _float(has_mano, "has_mano", pred)
 
 
 def global_rotation_loss(pose_rotmat, target_pose, has_mano) -> tf.Tensor:
@@ -402,12 +414,8 @@ def global_rotation_loss(pose_rotmat, target_pose, has_mano) -> tf.Tensor:
     Returns:
         Scalar in [0, 1] (float32; float64 for float64 inputs).
     """
-    pred = _float(pose_rotmat, "pose_rotmat")
-    _check_rank(pred, "pose_rotmat", 4, "[B, 16, 3, 3]")
-    target = _target_rotmats(target_pose, pred)
-    return masked_mean(
-        rotation_distance(pred[:, 0], target[:, 0]), _float(has_mano, "has_mano", pred)
-    )
+    distances, has_mano = _pose_distances(pose_rotmat, target_pose, has_mano)
+    return masked_mean(distances[:, 0], has_mano)
 
 
 def hand_pose_loss(pose_rotmat, target_pose, has_mano) -> tf.Tensor:
@@ -421,11 +429,8 @@ def hand_pose_loss(pose_rotmat, target_pose, has_mano) -> tf.Tensor:
     Returns:
         Scalar in [0, 1] (float32; float64 for float64 inputs).
     """
-    pred = _float(pose_rotmat, "pose_rotmat")
-    _check_rank(pred, "pose_rotmat", 4, "[B, 16, 3, 3]")
-    target = _target_rotmats(target_pose, pred)
-    per_joint = rotation_distance(pred[:, 1:], target[:, 1:])  # [B, 15]
-    return masked_mean(per_joint, _float(has_mano, "has_mano", pred)[:, None])
+    distances, has_mano = _pose_distances(pose_rotmat, target_pose, has_mano)
+    return masked_mean(distances[:, 1:], has_mano[:, None])
 
 
 def shape_loss(mano_betas, target_betas, has_mano) -> tf.Tensor:
@@ -518,11 +523,11 @@ def mesh_health(outputs: Mapping[str, Any], labels: Mapping[str, Any]) -> dict[s
     """
     out: dict[str, tuple] = {}
     if "pose_rotmat" in outputs and {"mano_pose", "has_mano"} <= set(labels):
-        pred = tf.stop_gradient(_float(outputs["pose_rotmat"], "pose_rotmat"))
-        target = _target_rotmats(labels["mano_pose"], pred)
-        cos = (tf.reduce_sum(pred[:, 0] * target[:, 0], axis=(-2, -1)) - 1.0) / 2.0
+        distances, weight = _pose_distances(
+            tf.stop_gradient(outputs["pose_rotmat"]), labels["mano_pose"], labels["has_mano"]
+        )
+        cos = 1.0 - 2.0 * distances[:, 0]  # rotation_distance = (1 - cos) / 2
         degrees = tf.acos(tf.clip_by_value(cos, -1.0, 1.0)) * (180.0 / 3.141592653589793)
-        weight = _float(labels["has_mano"], "has_mano", pred)
         out["rotation_error_deg"] = (masked_mean(degrees, weight), tf.reduce_sum(weight))
     if "camera" in outputs and {"joints_cam", "intrinsics", "has_3d"} <= set(labels):
         cam = tf.stop_gradient(_float(outputs["camera"], "camera"))
@@ -630,41 +635,39 @@ def total_loss(
     stacks = [f"stack{i}_" for i in range(1, n + 1)]
     # The mesh branch: the last stack (no prefix) and, with regress_every_stack, the others.
     meshes = [p for p in stacks[:-1] if f"{p}keypoints_px" in outputs] + [""]
+    # Terms computed on each prediction of the heat-map stacks ("stack") or of the mesh
+    # branch ("mesh"), averaged over them: (output, over, label keys, fn(output, *labels)).
+    per_prediction = {
+        "heatmap": ("heatmaps", "stack", ("heatmaps", "keypoint_visible", "has_2d"), heatmap_loss),
+        "pof": ("pof", "stack", ("pof", "pof_weight"), pof_loss),
+        "mask": ("mask_logits", "stack", ("mask_small", "has_mask"), mask_loss),
+        "bone_3d": ("joints_cam", "mesh", ("joints_cam", "has_3d"), bone_orientation_loss),
+        "reproj_2d": (
+            "keypoints_px",
+            "mesh",
+            ("keypoints_px", "keypoint_visible", "has_2d"),
+            lambda pred, target, visible, has_2d: reprojection_loss(
+                pred, target, visible, has_2d, size
+            ),
+        ),
+        "pose_prior": ("mano_pose", "mesh", (), pose_prior_loss),
+        "shape_prior": ("mano_betas", "mesh", (), shape_prior_loss),
+        "global_rotation": ("pose_rotmat", "mesh", ("mano_pose", "has_mano"), global_rotation_loss),
+        "hand_pose": ("pose_rotmat", "mesh", ("mano_pose", "has_mano"), hand_pose_loss),
+        "shape": ("mano_betas", "mesh", ("mano_betas", "has_mano"), shape_loss),
+        "joints_3d": ("joints_cam", "mesh", ("joints_cam", "has_3d"), joints_3d_loss),
+        "depth": ("camera", "mesh", ("joints_cam", "intrinsics", "has_3d"), depth_loss),
+    }
     terms: dict[str, tf.Tensor] = {}
     for term in active_terms(loss_config, model_config):
-        if term == "heatmap" and f"stack{n}_heatmaps" in outputs:
-            target = _label(labels, "heatmaps", term)
-            visible = _label(labels, "keypoint_visible", term)
-            has_2d = _label(labels, "has_2d", term)
-            terms[term] = _mean(
-                [heatmap_loss(outputs[f"{p}heatmaps"], target, visible, has_2d) for p in stacks]
-            )
-        elif term == "pof" and f"stack{n}_pof" in outputs:
-            target = _label(labels, "pof", term)
-            weight = _label(labels, "pof_weight", term)
-            terms[term] = _mean([pof_loss(outputs[f"{p}pof"], target, weight) for p in stacks])
-        elif term == "mask" and f"stack{n}_mask_logits" in outputs:
-            target = _label(labels, "mask_small", term)
-            has_mask = _label(labels, "has_mask", term)
-            terms[term] = _mean(
-                [mask_loss(outputs[f"{p}mask_logits"], target, has_mask) for p in stacks]
-            )
-        elif term == "bone_3d" and "joints_cam" in outputs:
-            target = _label(labels, "joints_cam", term)
-            has_3d = _label(labels, "has_3d", term)
-            terms[term] = _mean(
-                [bone_orientation_loss(outputs[f"{p}joints_cam"], target, has_3d) for p in meshes]
-            )
-        elif term == "reproj_2d" and "keypoints_px" in outputs:
-            target = _label(labels, "keypoints_px", term)
-            visible = _label(labels, "keypoint_visible", term)
-            has_2d = _label(labels, "has_2d", term)
-            terms[term] = _mean(
-                [
-                    reprojection_loss(outputs[f"{p}keypoints_px"], target, visible, has_2d, size)
-                    for p in meshes
-                ]
-            )
+        if term in per_prediction:
+            output, over, keys, fn = per_prediction[term]
+            prefixes = stacks if over == "stack" else meshes
+            # The stacks' outputs all carry a prefix; the last mesh prediction has none.
+            if (f"stack{n}_{output}" if over == "stack" else output) not in outputs:
+                continue
+            values = [_label(labels, key, term) for key in keys]
+            terms[term] = _mean([fn(outputs[f"{p}{output}"], *values) for p in prefixes])
         elif term == "render_mask" and "rendered_mask" in outputs:
             terms[term] = rendered_mask_loss(
                 outputs["rendered_mask"],
@@ -680,34 +683,6 @@ def total_loss(
         elif term == "ssl_2d" and "keypoints_px" in outputs and "keypoints_px_heatmap" in outputs:
             terms[term] = keypoint_consistency_loss(
                 outputs["keypoints_px"], outputs["keypoints_px_heatmap"], size
-            )
-        elif term == "pose_prior" and "mano_pose" in outputs:
-            terms[term] = _mean([pose_prior_loss(outputs[f"{p}mano_pose"]) for p in meshes])
-        elif term == "shape_prior" and "mano_betas" in outputs:
-            terms[term] = _mean([shape_prior_loss(outputs[f"{p}mano_betas"]) for p in meshes])
-        elif term in ("global_rotation", "hand_pose") and "pose_rotmat" in outputs:
-            fn = global_rotation_loss if term == "global_rotation" else hand_pose_loss
-            target = _label(labels, "mano_pose", term)
-            has_mano = _label(labels, "has_mano", term)
-            terms[term] = _mean([fn(outputs[f"{p}pose_rotmat"], target, has_mano) for p in meshes])
-        elif term == "shape" and "mano_betas" in outputs:
-            target = _label(labels, "mano_betas", term)
-            has_mano = _label(labels, "has_mano", term)
-            terms[term] = _mean(
-                [shape_loss(outputs[f"{p}mano_betas"], target, has_mano) for p in meshes]
-            )
-        elif term == "joints_3d" and "joints_cam" in outputs:
-            target = _label(labels, "joints_cam", term)
-            has_3d = _label(labels, "has_3d", term)
-            terms[term] = _mean(
-                [joints_3d_loss(outputs[f"{p}joints_cam"], target, has_3d) for p in meshes]
-            )
-        elif term == "depth" and "camera" in outputs:
-            target = _label(labels, "joints_cam", term)
-            k = _label(labels, "intrinsics", term)
-            has_3d = _label(labels, "has_3d", term)
-            terms[term] = _mean(
-                [depth_loss(outputs[f"{p}camera"], target, k, has_3d) for p in meshes]
             )
     weighted = [float(getattr(loss_config, term)) * value for term, value in terms.items()]
     total = tf.add_n(weighted) if weighted else tf.constant(0.0, tf.float32)
