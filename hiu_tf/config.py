@@ -362,7 +362,8 @@ class ModelConfig(_Section):
 
     @property
     def render_sigma_px(self) -> float:
-        """`render_sigma`, or its default `heatmap_size / 256`, in heat-map pixels."""
+        """`render_sigma`, or its default `heatmap_size / RENDER_SIGMA_DIVISOR`, in heat-map
+        pixels."""
         if self.render_sigma is not None:
             return self.render_sigma
         return self.heatmap_size / RENDER_SIGMA_DIVISOR

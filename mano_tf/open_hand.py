@@ -148,18 +148,6 @@ def _skew(a: np.ndarray) -> np.ndarray:
     return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
 
 
-def _rodrigues(axis_angle: np.ndarray) -> np.ndarray:
-    """`[..., 3]` axis-angle -> `[..., 3, 3]` rotation matrices (NumPy, float64)."""
-    aa = np.asarray(axis_angle, np.float64)
-    angle = np.linalg.norm(aa, axis=-1)
-    n = aa / np.where(angle > 0, angle, 1.0)[..., None]
-    cos, sin = np.cos(angle)[..., None, None], np.sin(angle)[..., None, None]
-    k = np.zeros(aa.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -n[..., 2], n[..., 1], -n[..., 0]
-    k[..., 1, 0], k[..., 2, 0], k[..., 2, 1] = n[..., 2], -n[..., 1], n[..., 0]
-    return np.eye(3) + sin * k + (1.0 - cos) * (k @ k)
-
-
 def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
     """0 below `edge0`, 1 above `edge1`, a C1 cubic in between (edges may be reversed)."""
     t = np.clip((np.asarray(x, np.float64) - edge0) / (edge1 - edge0), 0.0, 1.0)

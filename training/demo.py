@@ -658,6 +658,7 @@ def hand_model_sheet(path: str, size: int = 160) -> str:
     from mano_tf.mano_layer import ManoLayer
     from mano_tf.open_hand import default_hand_model, named_pose
     from mano_tf.render.shaded import render_shaded
+    from mano_tf.rotations import axis_angle_to_matrix
 
     poses = ("rest", "relaxed", "fist", "pointing", "ok", "spread")
     views = {  # rotations (axis, radians) after the upright view of a right hand
@@ -680,10 +681,8 @@ def hand_model_sheet(path: str, size: int = 160) -> str:
         for name, posed in zip(poses, vertices, strict=True):
             rotation = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
             for axis, angle in views[name]:
-                k = np.cross(np.eye(3), np.asarray(axis))
-                rotation = (
-                    np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
-                ) @ rotation
+                turn = np.asarray(axis_angle_to_matrix(angle * np.asarray(axis, np.float64)))
+                rotation = turn @ rotation
             if side == "left":
                 mirror = np.diag([-1.0, 1.0, 1.0])
                 rotation = mirror @ rotation @ mirror

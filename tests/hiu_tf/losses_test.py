@@ -9,6 +9,7 @@ import tensorflow as tf
 from hiu_tf import losses
 from hiu_tf.config import LossConfig, ModelConfig
 from hiu_tf.keypoints import BONES
+from tests.reference.lbs_numpy import rodrigues
 
 B, H, K, C, S = 4, 8, 21, 60, 32.0
 
@@ -72,19 +73,6 @@ def ref_render(rendered, mask, has_mask):
     return (per * has_mask).sum() / has_mask.sum() if has_mask.sum() else 0.0
 
 
-def _rodrigues(aa):
-    """`[..., 3]` axis-angle -> `[..., 3, 3]` (NumPy, angles > 0)."""
-    aa = np.asarray(aa, np.float64)
-    t = np.linalg.norm(aa, axis=-1, keepdims=True)
-    x, y, z = np.moveaxis(aa / t, -1, 0)
-    zero = np.zeros_like(x)
-    k = np.stack(
-        [np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)], -2
-    )
-    t = t[..., None]
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * (k @ k)
-
-
 def _random_rotmats(rng, shape):
     """Random rotations `[*shape, 3, 3]`: QR of Gaussian matrices, made proper."""
     q, r = np.linalg.qr(rng.normal(size=(*shape, 3, 3)))
@@ -101,12 +89,12 @@ def ref_angle(pred_r, gt_r):
 
 
 def ref_global_rotation(pose_rotmat, target_pose, has_mano):
-    d = (1.0 - np.cos(ref_angle(pose_rotmat[:, 0], _rodrigues(target_pose[:, :3])))) / 2.0
+    d = (1.0 - np.cos(ref_angle(pose_rotmat[:, 0], rodrigues(target_pose[:, :3])))) / 2.0
     return (d * has_mano).sum() / has_mano.sum() if has_mano.sum() else 0.0
 
 
 def ref_hand_pose(pose_rotmat, target_pose, has_mano):
-    target = _rodrigues(target_pose[:, 3:].reshape(-1, 15, 3))
+    target = rodrigues(target_pose[:, 3:].reshape(-1, 15, 3))
     d = (1.0 - np.cos(ref_angle(pose_rotmat[:, 1:], target))) / 2.0  # [B, 15]
     return (d * has_mano[:, None]).sum() / (15 * has_mano.sum()) if has_mano.sum() else 0.0
 
@@ -548,7 +536,7 @@ def test_mesh_health_matches_numpy_and_counts_labelled_samples():
     out, lab = _batch(14)
     health = losses.mesh_health(out, lab)
     n = {k: _np(v) for k, v in lab.items()}
-    angles = np.degrees(ref_angle(_np(out["pose_rotmat"])[:, 0], _rodrigues(n["mano_pose"][:, :3])))
+    angles = np.degrees(ref_angle(_np(out["pose_rotmat"])[:, 0], rodrigues(n["mano_pose"][:, :3])))
     w = n["has_mano"]
     value, count = health["rotation_error_deg"]
     assert float(count) == w.sum()

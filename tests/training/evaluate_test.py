@@ -17,6 +17,7 @@ from hiu_tf.data import schema, tfrecord
 from hiu_tf.data.tfrecord import TFRecordError
 from hiu_tf.runs import RunError
 from tests.hiu_tf.data.fixtures import full_sample
+from tests.reference.lbs_numpy import rodrigues
 from training import evaluate
 
 SIZE = 64
@@ -149,17 +150,6 @@ def test_freihand_scores_from_ground_truth_files(evaluated):
         assert got[key] == (None if value is None else pytest.approx(value, abs=1e-12)), key
 
 
-def _rodrigues(aa: np.ndarray) -> np.ndarray:
-    """Axis-angle `[N, 3]` -> `[N, 3, 3]`: I + sin(t) K + (1 - cos(t)) K^2 (t > 0 here)."""
-    out = []
-    for v in aa:
-        t = np.linalg.norm(v)
-        x, y, z = v / t
-        k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-        out.append(np.eye(3) + np.sin(t) * k + (1.0 - np.cos(t)) * k @ k)
-    return np.stack(out)
-
-
 def test_mesh_health_matches_a_reference(evaluated):
     """Rotation error and depth ratio from the model's outputs, recomputed independently."""
     from hiu_tf.runs import load_run
@@ -169,8 +159,8 @@ def test_mesh_health_matches_a_reference(evaluated):
     records = list(tfrecord.read_tfrecords(data).as_numpy_iterator())
     full = [i for i in range(COUNT) if LABELS[i] == 0]  # has_3d and has_mano
     out = model(np.stack([records[i]["image"] for i in full]), training=False)
-    pred_r = _rodrigues(np.asarray(out["mano_pose"])[:, :3].astype(np.float64))
-    gt_r = _rodrigues(np.stack([records[i]["mano_pose"][:3] for i in full]).astype(np.float64))
+    pred_r = rodrigues(np.asarray(out["mano_pose"])[:, :3].astype(np.float64))
+    gt_r = rodrigues(np.stack([records[i]["mano_pose"][:3] for i in full]).astype(np.float64))
     # The angle of the relative rotation, from its quaternion's real part.
     angles = []
     for p, g in zip(pred_r, gt_r, strict=True):

@@ -90,7 +90,6 @@ class SynthConfig:
             shown from the back) and the line of sight, degrees in [0, 180]: 0 = the
             hand lies in the image plane (rolled by any angle), 180 = any orientation.
         back_rate: fraction of hands shown from the back rather than the palm.
-
         flexion_scale: multiplies all finger joint angles (0 = flat hands).
         betas_std: standard deviation of the shape coefficients.
         occluder_rate: fraction of samples with an occluder.
@@ -200,12 +199,6 @@ def flexion_axes(rest_joints: np.ndarray, side: str = "right") -> np.ndarray:
     return axes
 
 
-def _axis_angle_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
-    """`[3, 3]` rotation by `angle` radians about the unit `axis` (Rodrigues)."""
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)
-
-
 def random_orientation(
     rng: np.random.Generator, facing: np.ndarray, max_tilt_deg: float, back_rate: float
 ) -> np.ndarray:
@@ -224,18 +217,18 @@ def random_orientation(
         max_tilt_deg: in [0, 180].
         back_rate: in [0, 1].
     """
+    from mano_tf.rotations import axis_angle_to_matrix
+
     flip = np.diag([-1.0, 1.0, -1.0]) if rng.random() < back_rate else np.eye(3)
     cos_tilt = rng.uniform(math.cos(math.radians(max_tilt_deg)), 1.0)
     tilt = math.acos(min(max(cos_tilt, -1.0), 1.0))
     psi = rng.uniform(0.0, 2.0 * math.pi)
     tilt_axis = np.array([math.cos(psi), math.sin(psi), 0.0])
     roll = rng.uniform(-math.pi, math.pi)
-    return (
-        _axis_angle_matrix(np.array([0.0, 0.0, 1.0]), roll)
-        @ _axis_angle_matrix(tilt_axis, tilt)
-        @ flip
-        @ np.asarray(facing, np.float64)
-    )
+    roll_r, tilt_r = np.asarray(
+        axis_angle_to_matrix(np.stack([np.array([0.0, 0.0, roll]), tilt * tilt_axis]))
+    )  # float64
+    return roll_r @ tilt_r @ flip @ np.asarray(facing, np.float64)
 
 
 def random_finger_pose(

@@ -5,17 +5,9 @@ import pytest
 
 from hiu_tf.data import schema
 from hiu_tf.keypoints import NUM_KEYPOINTS
+from tests.reference.lbs_numpy import rodrigues
 
 S = 32
-
-
-def _rodrigues(aa: np.ndarray) -> np.ndarray:
-    theta = np.linalg.norm(aa)
-    if theta < 1e-12:
-        return np.eye(3)
-    k = aa / theta
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * kx @ kx
 
 
 def _full_sample(rng: np.random.Generator) -> dict:
@@ -121,8 +113,8 @@ def test_mirror_mano_pose_is_the_reflected_rotation():
     mirrored = schema.mirror_sample(sample)
     m = np.diag([-1.0, 1.0, 1.0])
     for j in range(16):
-        r = _rodrigues(sample["mano_pose"][3 * j : 3 * j + 3].astype(np.float64))
-        r_m = _rodrigues(mirrored["mano_pose"][3 * j : 3 * j + 3].astype(np.float64))
+        r = rodrigues(sample["mano_pose"][3 * j : 3 * j + 3].astype(np.float64))
+        r_m = rodrigues(mirrored["mano_pose"][3 * j : 3 * j + 3].astype(np.float64))
         np.testing.assert_allclose(r_m, m @ r @ m, atol=1e-5)
 
 
