@@ -487,6 +487,12 @@ def _depth_label(target_joints_cam, intrinsics, has_3d, like: tf.Tensor):
     return ratio, weight
 
 
+def _depth_over_focal(cam: tf.Tensor) -> tf.Tensor:
+    """`T_z / f` of `[B, 4]` cameras `(f, T_x, T_y, T_z)`: the predicted anchor depth in
+    focal-length units, the quantity `_depth_label` gives for the labels."""
+    return tf.maximum(cam[:, 3], 1e-6) / tf.maximum(cam[:, 0], 1e-6)
+
+
 def depth_loss(camera, target_joints_cam, intrinsics, has_3d) -> tf.Tensor:
     """The anchor's depth in focal-length units: `|log(Z / f) - log(Z* / f*)|`.
 
@@ -504,7 +510,7 @@ def depth_loss(camera, target_joints_cam, intrinsics, has_3d) -> tf.Tensor:
     cam = _float(camera, "camera")
     _check_rank(cam, "camera", 2, "[B, 4]")
     ratio, weight = _depth_label(target_joints_cam, intrinsics, has_3d, cam)
-    pred = tf.maximum(cam[:, 3], 1e-6) / tf.maximum(cam[:, 0], 1e-6)
+    pred = _depth_over_focal(cam)
     return masked_mean(tf.abs(tf.math.log(pred) - tf.math.log(ratio)), weight)
 
 
@@ -534,8 +540,10 @@ def mesh_health(outputs: Mapping[str, Any], labels: Mapping[str, Any]) -> dict[s
         ratio, weight = _depth_label(
             labels["joints_cam"], labels["intrinsics"], labels["has_3d"], cam
         )
-        pred = cam[:, 3] / tf.maximum(cam[:, 0], 1e-6)
-        out["depth_ratio"] = (masked_mean(pred / ratio, weight), tf.reduce_sum(weight))
+        out["depth_ratio"] = (
+            masked_mean(_depth_over_focal(cam) / ratio, weight),
+            tf.reduce_sum(weight),
+        )
     return out
 
 
