@@ -107,35 +107,6 @@ def resolve_config(args):
     return apply_overrides(config, [*args.overrides, f"train.seed={args.seed}"])
 
 
-def plot_curves(rows, path: str, title: str) -> str:
-    """Learning curves: one panel per column, the held-out value against training steps."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(12.0, 6.0), dpi=100)
-    FigureCanvasAgg(figure)
-    steps = [max(r["step"], 1) for r in rows]  # the untrained row at 1 on the log axis
-    from training.learning import CURVE_COLUMNS
-
-    for i, (heading, key, _, higher) in enumerate(CURVE_COLUMNS):
-        ax = figure.add_subplot(2, 5, i + 1)
-        values = [r.get(key) for r in rows]
-        ax.plot(steps, [float("nan") if v is None else v for v in values], "o-")
-        ax.set_xscale("log")
-        ax.set_title(
-            f"{heading} ({'higher' if higher else 'lower' if higher is False else '1'} is better)",
-            fontsize=9,
-        )
-        ax.grid(True, alpha=0.3)
-        ax.tick_params(labelsize=7)
-        if higher is None:
-            ax.axhline(1.0, color="grey", linewidth=0.8)
-    figure.suptitle(title + " (step 1 = untrained)", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    return path
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
@@ -143,6 +114,7 @@ def main(argv=None) -> int:
     import numpy as np
     from _common import Progress
 
+    from hiu_tf.config import config_to_dict
     from training import demo, learning
 
     config = resolve_config(args)
@@ -207,7 +179,7 @@ def main(argv=None) -> int:
         "heldout_samples": heldout_samples,
         "synth": synth,
         "rows": rows,
-        "config": _plain_config(config),
+        "config": config_to_dict(config),
     }
     status = 0
     if args.targets:
@@ -230,14 +202,11 @@ def main(argv=None) -> int:
     results["regressions"] = found
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2, default=lambda v: np.asarray(v).tolist())
-    print(f"wrote {plot_curves(rows, os.path.join(out, 'learning_curves.png'), title)}")
+    figure = learning.plot_learning_curves(
+        [(rows, name, size)], os.path.join(out, "learning_curves.png"), title
+    )
+    print(f"wrote {figure}")
     return status
-
-
-def _plain_config(config):
-    from hiu_tf.config import config_to_dict
-
-    return config_to_dict(config)
 
 
 if __name__ == "__main__":

@@ -371,7 +371,98 @@ def curve_table_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+# Curve columns in pixels of the crop that `plot_learning_curves` can draw relative to
+# the crop side, so that runs at different input sizes share a panel.
+CROP_RELATIVE_KEYS = ("median_2d_heatmap_px", "median_2d_mesh_px")
+
+
+def plot_learning_curves(
+    runs: Sequence[tuple[Sequence[Mapping[str, Any]], str, int]],
+    path: str,
+    title: str,
+    *,
+    crop_relative: bool = False,
+    targets: Sequence[Target] = (),
+    target_crop: int = 64,
+) -> str:
+    """One panel per `CURVE_COLUMNS` entry, each run a line against the training step.
+
+    Args:
+        runs: `(rows, label, crop size)` per run; rows as `learning_curve` returns them
+            (the untrained row is drawn at step 1 of the log axis).
+        path: the PNG to write.
+        title: the figure's title.
+        crop_relative: draw the median 2D errors (`CROP_RELATIVE_KEYS`) as a
+            percentage of each run's crop side.
+        targets: goals drawn as dashed lines on their panels.
+        target_crop: the crop size at which `targets` are stated.
+
+    Returns:
+        `path`.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    def relative(key: str) -> bool:
+        return crop_relative and key in CROP_RELATIVE_KEYS
+
+    def scale(key: str, crop: int) -> float:
+        return 100.0 / crop if relative(key) else 1.0
+
+    limits = {t.key: t.limit(target_crop) for t in targets}
+    figure = Figure(figsize=(14.0, 6.5), dpi=100)
+    FigureCanvasAgg(figure)
+    for i, (heading, key, _, higher) in enumerate(CURVE_COLUMNS):
+        ax = figure.add_subplot(2, 5, i + 1)
+        drawn = []
+        for rows, label, crop in runs:
+            steps = [max(r["step"], 1) for r in rows]
+            values = [
+                float("nan") if r.get(key) is None else scale(key, crop) * r[key] for r in rows
+            ]
+            ax.plot(steps, values, "o-", markersize=3, label=label)
+            drawn += [v for v in values if math.isfinite(v)]
+        if key in limits:
+            limit = limits[key] * scale(key, target_crop)
+            ax.axhline(limit, color="grey", linestyle="--", linewidth=0.8)
+        if not drawn:  # no run has this metric (e.g. no mesh head): no log axes
+            ax.text(0.5, 0.5, "n/a", ha="center", va="center", transform=ax.transAxes)
+        elif higher is None:  # a ratio: log scale, 1 is right
+            ax.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)
+            ax.set_yscale("log")
+        if drawn:
+            ax.set_xscale("log")
+        better = "higher" if higher else "lower" if higher is False else "1"
+        unit = " (% of crop)" if relative(key) else ""
+        ax.set_title(f"{heading}{unit} ({better} is better)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        if i == 0 and len(runs) > 1:
+            ax.legend(fontsize=7)
+    notes = ["hm: heat-map keypoints", "mesh: projected mesh joints"]
+    if crop_relative:
+        notes += ["2D medians in % of the crop side;", "PCK thresholds in px of the crop"]
+    else:
+        notes.append("2D errors in px of the crop")
+    notes += [
+        "3D errors in mm",
+        "rot: global rotation error (deg)",
+        "depth: predicted / true depth",
+    ]
+    if targets:
+        notes.append(f"dashed: the target ({target_crop} px)")
+    notes.append("step 1 = untrained")
+    ax = figure.add_subplot(2, 5, 10)
+    ax.axis("off")
+    ax.text(0.0, 0.95, "\n".join(notes), fontsize=8, va="top")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    return path
+
+
 __all__ = [
+    "CROP_RELATIVE_KEYS",
     "CURVE_COLUMNS",
     "DEMO_TARGETS",
     "LONG_TARGETS",
@@ -386,6 +477,7 @@ __all__ = [
     "fmt",
     "improved",
     "learning_curve",
+    "plot_learning_curves",
     "regressions",
     "summarize",
     "summary_lines",

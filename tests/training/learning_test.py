@@ -90,3 +90,20 @@ def test_curve_table_has_a_row_per_evaluation_and_marks_missing_values():
     assert len(lines) == 4 and set(lines[1]) == {"-"}
     assert lines[2].split()[:3] == ["0", "0", "30.00"]
     assert lines[3].split()[2:] == ["n/a"] * len(learning.CURVE_COLUMNS)
+
+
+def test_plot_learning_curves_writes_a_figure_of_several_runs(tmp_path):
+    import matplotlib.image
+
+    rows_64 = [_row(0, median_2d_heatmap_px=32.0), _row(500, median_2d_heatmap_px=4.0)]
+    rows_128 = [_row(0, median_2d_heatmap_px=64.0), _row(500, median_2d_heatmap_px=8.0)]
+    path = learning.plot_learning_curves(
+        [(rows_64, "64 px", 64), (rows_128, "128 px", 128)],
+        str(tmp_path / "curves.png"),
+        "test",
+        crop_relative=True,
+        targets=learning.DEMO_TARGETS,
+    )
+    assert path == str(tmp_path / "curves.png")
+    image = matplotlib.image.imread(path)
+    assert image.shape[:2] == (650, 1400) and image.std() > 0
