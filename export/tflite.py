@@ -40,14 +40,16 @@ or, by default, synthetic hands made in memory by
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
+import io
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,8 +64,21 @@ logger = logging.getLogger(__name__)
 QUANTIZATIONS = config_lib.QUANTIZATIONS  # ("none", "fp16", "dynamic", "int8")
 INPUT_NAME = "images"
 SIGNATURE = "serving_default"
-_HEATMAP_OUTPUT = re.compile(r"/heatmap_decoder(_\d+)?/predict(_\d+)?/")  # kept float in int8
-_STEM_FIRST_CONV = re.compile(r"^trunk/stem(_\d+)?/conv1(_\d+)?/")  # kept float in int8
+# What an int8 export quantises (`INT8_SCOPE`): every op under the `trunk` name scope of
+# `export.graph` except two convolutions, which stay float32 with everything outside the trunk
+# (the float tail and the ops producing the outputs):
+# * the heat-map output conv: quantised, it once got the range [0, max] (its negative values
+#   clipped, whatever the calibration saw), so a map whose peak is <= 0 turned flat, its arg
+#   max jumped to the corner and its keypoints_score was off (measured on a briefly trained
+#   `mobile-2stack`, then named `mobile`: score off by up to 0.19 -> 0.02). One small conv.
+# * the stem's first conv, on the float image: with 3 input channels XNNPACK's int8 kernel
+#   gains nothing there, and quantising the image costs as much as quantising the conv's
+#   output (docs/export.md, "Latency", item 7).
+_HEATMAP_OUTPUT = re.compile(r"/heatmap_decoder(_\d+)?/predict(_\d+)?/")
+_STEM_FIRST_CONV = re.compile(r"stem(_\d+)?/conv1(_\d+)?/")
+# An ai-edge-quantizer recipe scope: matched with `re.search` against an op's scope, its output
+# tensor names joined by ";" (fused ops have several, e.g. "trunk/.../Relu;trunk/.../convolution").
+INT8_SCOPE = rf"^{graph.TRUNK_SCOPE}/(?!{_STEM_FIRST_CONV.pattern})(?!.*{_HEATMAP_OUTPUT.pattern})"
 
 
 def _check_quant(quant: str) -> str:
@@ -151,11 +166,87 @@ def _tensor_names(content: bytes) -> list[str]:
     return [d["name"] for d in Interpreter(model_content=content).get_tensor_details()]
 
 
+def _merge_ranges(ranges: dict[str, dict], sample: dict[str, dict]) -> None:
+    """Widens `ranges` (tensor name -> {"min", "max"}) to include those of `sample`."""
+    for name, qsv in sample.items():
+        if name in ranges:
+            ranges[name] = {
+                "min": np.minimum(ranges[name]["min"], qsv["min"]),
+                "max": np.maximum(ranges[name]["max"], qsv["max"]),
+            }
+        else:
+            ranges[name] = {"min": qsv["min"], "max": qsv["max"]}
+
+
+def calibrate(quantizer, representative: Callable[[], Iterator[dict[str, np.ndarray]]]) -> dict:
+    """Each activation's range over the representative data, for `quantizer.quantize`.
+
+    The range is the smallest minimum and the largest maximum over all samples, as
+    TFLite's converter calibrates. `Quantizer.calibrate` on many samples at once keeps
+    a moving average of the per-sample ranges instead (smoothing 0.95), which clips
+    values that only some images reach; so each sample is calibrated alone and the
+    results (the documented `{tensor name: {"min", "max"}}`) are merged here.
+
+    Args:
+        quantizer: an `ai_edge_quantizer.quantizer.Quantizer` with its recipe loaded.
+        representative: a callable returning an iterator of `{input name: array}` dicts.
+
+    Raises:
+        ExportError: the representative data yields nothing.
+    """
+    ranges: dict[str, dict] = {}
+    threads = min(os.cpu_count() or 1, 4)
+    for sample in representative():
+        # The quantizer draws a progress bar on stderr per call: not ours to show.
+        with contextlib.redirect_stderr(io.StringIO()):
+            _merge_ranges(ranges, quantizer.calibrate({SIGNATURE: [sample]}, num_threads=threads))
+    if not ranges:
+        raise ExportError("the representative data holds no samples")
+    return ranges
+
+
+def quantize_int8(
+    content: bytes,
+    representative: Callable[[], Iterator[dict[str, np.ndarray]]],
+    int16_scopes: Sequence[str] = (),
+) -> bytes:
+    """Quantises a float32 TFLite model's `INT8_SCOPE` with `ai_edge_quantizer`.
+
+    Static range quantisation: int8 weights (per channel) and int8 activations with
+    ranges from `calibrate`; ops outside `INT8_SCOPE` stay float32, with QUANTIZE /
+    DEQUANTIZE ops where int8 and float tensors meet. Ops matching one of
+    `int16_scopes` (recipe regexes, later ones win) get int16 activations instead
+    (int8 weights, "a16w8"): finer steps where int8 is too coarse, at the cost of
+    kernels that XNNPACK does not run.
+
+    Args:
+        content: the float32 flatbuffer (one `serving_default` signature).
+        representative: a callable returning an iterator of `{input name: array}` dicts.
+        int16_scopes: regexes of ops with int16 activations.
+
+    Returns:
+        The quantised flatbuffer.
+    """
+    from ai_edge_quantizer import qtyping, quantizer
+
+    every_op = qtyping.TFLOperationName.ALL_SUPPORTED
+    q = quantizer.Quantizer(content)
+    q.add_static_config(INT8_SCOPE, every_op, activation_num_bits=8, weight_num_bits=8)
+    for scope in int16_scopes:
+        q.add_static_config(scope, every_op, activation_num_bits=16, weight_num_bits=8)
+    ranges = calibrate(q, representative)
+    with contextlib.redirect_stderr(io.StringIO()):  # a progress bar, as in `calibrate`
+        result = q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
+    return bytes(result.quantized_model)
+
+
 def convert_saved_model(
     saved_model_dir: str,
     quant: str = "none",
     representative: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
     float_tail: bool = True,
+    int16_scopes: Sequence[str] = (),
+    int8_tool: str = "quantizer",
 ) -> bytes:
     """Converts a SavedModel (one `serving_default` signature) to a TFLite flatbuffer.
 
@@ -164,8 +255,14 @@ def convert_saved_model(
         quant: one of `QUANTIZATIONS`.
         representative: for "int8", a callable returning an iterator of
             `{input name: array}` dicts (the converter's representative dataset).
-        float_tail: for "int8", keep every op outside the `trunk` name scope in float32
-            (selective quantisation); False quantises the whole graph.
+        float_tail: for "int8", quantise only `INT8_SCOPE` and keep the rest float32
+            (selective quantisation, `quantize_int8`); False quantises the whole graph
+            with the converter.
+        int16_scopes: for "int8" with the float tail, regexes of ops with int16
+            activations (`quantize_int8`).
+        int8_tool: "quantizer" (`quantize_int8`) or "converter" (the converter's
+            calibration and `mlir_quantize` with a deny-list, then
+            `strip_float_roundtrips`).
 
     Returns:
         The flatbuffer.
@@ -184,6 +281,10 @@ def convert_saved_model(
     elif quant == "int8":
         if representative is None:
             raise ExportError("quant='int8' needs representative data")
+        if float_tail and int8_tool == "quantizer":
+            content = quantize_int8(converter.convert(), representative, int16_scopes)
+            check_builtin_ops(content)
+            return content
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         if float_tail:
@@ -191,25 +292,7 @@ def convert_saved_model(
 
             converter._experimental_calibrate_only = True
             calibrated = converter.convert()
-            prefix = graph.TRUNK_SCOPE + "/"
-            # Also keep the heat-map output conv in float: in int8 mlir_quantize gives it the
-            # range [0, max] (its negative values clipped, whatever the calibration saw), so
-            # a map whose peak is <= 0 turns flat, its arg max jumps to the corner and its
-            # keypoints_score is off (measured on a briefly trained `mobile-2stack`, then
-            # named `mobile`: score off by up to 0.19 -> 0.02). One small conv; the rest of
-            # the trunk stays int8.
-            # And the stem's first conv, on the float image: with 3 input channels XNNPACK's
-            # int8 kernel gains nothing there, and quantising the image costs as much as
-            # quantising the conv's output. Measured (LiteRT, one / two x86 threads, one
-            # run): `mobile` int8 2.48 -> 2.18 / 1.92 -> 1.75 ms, `mobile-2stack` 4.79 ->
-            # 4.57 / 3.35 -> 3.25 ms, `paper-4stack` (7 x 7 stem) 23.1 -> 23.2 / 14.4 -> 13.8.
-            denylist = [
-                n
-                for n in _tensor_names(calibrated)
-                if not n.startswith(prefix)
-                or _HEATMAP_OUTPUT.search(n)
-                or _STEM_FIRST_CONV.match(n)
-            ]
+            denylist = [n for n in _tensor_names(calibrated) if not re.search(INT8_SCOPE, n)]
             content = lite_convert.mlir_quantize(calibrated, denylisted_nodes=denylist)
             content, removed = strip_float_roundtrips(content)
             logger.info("removed %d QUANTIZE/DEQUANTIZE ops from the float tail", removed)
@@ -326,6 +409,8 @@ def export_tflite(
     float_tail: bool | None = None,
     representative: np.ndarray | None = None,
     overwrite: bool = True,
+    int16_scopes: Sequence[str] = (),
+    int8_tool: str = "quantizer",
 ) -> dict[str, Any]:
     """Converts a model to `out` (+ `out.json`, the export info); see the module docstring.
 
@@ -340,6 +425,8 @@ def export_tflite(
         float_tail: None = `config.export.float_tail`.
         representative: `[N, S, S, 3]` 0-255 images to use instead of `data`.
         overwrite: replace an existing `out`.
+        int16_scopes: for "int8", regexes of ops with int16 activations (`quantize_int8`).
+        int8_tool: for "int8", see `convert_saved_model`.
 
     Returns:
         The export info (also written to `out + ".json"`).
@@ -368,7 +455,9 @@ def export_tflite(
     tmp = tempfile.mkdtemp(prefix="hiu_tflite_")
     try:
         _write_saved_model(model, os.path.join(tmp, "saved_model"), mesh)
-        content = convert_saved_model(os.path.join(tmp, "saved_model"), quant, rep_fn, float_tail)
+        content = convert_saved_model(
+            os.path.join(tmp, "saved_model"), quant, rep_fn, float_tail, int16_scopes, int8_tool
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -378,6 +467,7 @@ def export_tflite(
     info["bytes"] = len(content)
     if quant == "int8":
         info["representative"] = {"data": data or "synthetic", "images": int(len(images))}
+        info["int16_scopes"] = list(int16_scopes)
     with open(out + ".json", "w", encoding="utf-8") as f:
         json.dump(info, f)
     logger.info("wrote %s (%s, %.1f MB)", out, quant, len(content) / 2**20)

@@ -13,27 +13,11 @@ LIMITS = {  # quant: (keypoints px, mask IoU)
 }
 
 
-def _parity(path, model, images):
-    runner = tflite.TFLiteRunner(path)
-    got = runner(images)
-    ref = {k: np.asarray(v) for k, v in graph.forward(model, images).items()}
-    ious = [fixtures.mask_iou(g, r) for g, r in zip(got["mask"], ref["mask"], strict=True)]
-    errors = {
-        "keypoints_px": fixtures.keypoint_error(got["keypoints_px"], ref["keypoints_px"]),
-        "keypoints_px_mesh": fixtures.keypoint_error(
-            got["keypoints_px_mesh"], ref["keypoints_px_mesh"]
-        ),
-        "mask_iou_min": min(ious),
-        "mask_iou_mean": float(np.mean(ious)),
-    }
-    return errors, got, ref
-
-
 @pytest.mark.parametrize("quant", ["none", "fp16", pytest.param("dynamic", marks=pytest.mark.slow)])
 def test_float_and_dynamic_parity(quant):
     _, model = fixtures.loaded_run()
     images = fixtures.hand_images().astype(np.float32)
-    errors, got, ref = _parity(fixtures.tflite_file(quant), model, images)
+    errors, got, ref = fixtures.parity(fixtures.tflite_file(quant), model, images)
     px, iou = LIMITS[quant]
     # Measured: dynamic keypoints within 0.2 px, mesh 1.8 px. (With the "peak" decoder,
     # the default until 2026-11-26, dynamic moved the arg max of a broad peak by a map
@@ -100,7 +84,7 @@ def test_int8_parity():
     """
     _, model = fixtures.loaded_run()
     images = fixtures.hand_images().astype(np.float32)
-    errors, _, _ = _parity(fixtures.tflite_file("int8"), model, images)
+    errors, _, _ = fixtures.parity(fixtures.tflite_file("int8"), model, images)
     assert errors["keypoints_px"] <= 3.0, errors
     assert errors["mask_iou_min"] >= 0.95, errors
     assert errors["keypoints_px_mesh"] <= 8.0, errors  # no goal set: a guard
@@ -162,27 +146,13 @@ def test_mobile_parity(tmp_path, preset):
     docs/export.md, "The int8 goal". (Until 2026-11-27 the goal was "every keypoint
     within 3 px", checked on the first 4 of these images only.)
     """
-    import keras
-
-    from hiu_tf.model import build_model
-
-    size = 256
-    cfg = fixtures.export_config(fixtures.hand_model_spec(str(tmp_path)), size, preset)
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg.model)
-    # Recalibrated BN statistics: without, a model trained like this (before the task
-    # decoders' output convs started near zero) gave inference-mode heat-maps peaking
-    # at ~0.13 (1.35 in training mode) and empty masks (`fixtures.recalibrate_batch_norm`).
-    fixtures._fit(model, fixtures.drawn_hands(size, 64, 0), 300, 0, recalibrate=True)
-    unseen = fixtures.drawn_hands(size, 32, 100)
-    images = np.stack([x["image"] for x in unseen]).astype(np.float32)
-    truth = np.stack([x["keypoints_px"] for x in unseen])
-    rep = np.stack([x["image"] for x in fixtures.drawn_hands(size, 128, 7)]).astype(np.float32)
+    cfg, model = fixtures.trained_phone_model(preset)
+    images, truth, rep = fixtures.phone_test_images()
     measured, keypoints = {}, {}
     for quant in ("none", "fp16", "dynamic", "int8"):
         path = str(tmp_path / f"{preset}_{quant}.tflite")
         tflite.export_tflite(cfg, model, path, quant, representative=rep)
-        measured[quant], got, ref = _parity(path, model, images)
+        measured[quant], got, ref = fixtures.parity(path, model, images)
         keypoints[quant] = fixtures.int8_keypoint_parity(
             got["keypoints_px"], ref["keypoints_px"], truth
         )
