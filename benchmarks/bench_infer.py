@@ -77,9 +77,6 @@ from _common import best_of_rounds, median_ms  # noqa: E402
 REFERENCE = "mobilenetv2"  # the phone-class reference
 MODELS = ("paper-4stack", "mobile", "mobile-2stack", REFERENCE)
 QUANTS = ("none", "fp16", "dynamic", "int8")
-# The int8 path until 2026-12-04, timed beside "int8" when named in `--quants` (MobileNetV2 has
-# no float tail: its whole graph is int8 in both).
-INT8_CONVERTER = "int8-converter"
 THREADS = (1, 2)
 
 
@@ -178,14 +175,9 @@ def _export(name: str, folder: str, quick: bool, quants=QUANTS) -> dict:
 
     for quant in quants:
         print(f"  converting {name} {quant}", file=sys.stderr, flush=True)
-        converter = quant == INT8_CONVERTER
         # Ours: int8 trunk, float tail. MobileNetV2 has no tail: the whole graph is int8.
         content = tflite.convert_saved_model(
-            paths["saved_model"],
-            "int8" if converter else quant,
-            representative,
-            float_tail=config is not None,
-            int8_tool="converter" if converter else "quantizer",
+            paths["saved_model"], quant, representative, float_tail=config is not None
         )
         path = os.path.join(folder, f"{_slug(name)}_{quant}.tflite")
         with open(path, "wb") as f:
@@ -207,7 +199,10 @@ def _pruned(content: bytes, outputs: list[int]) -> bytes:
     """The flatbuffer with only the ops that tensors `outputs` need (no signature)."""
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    # `read_model_from_bytearray`, not `convert_bytearray_to_object`: int8 files keep large
+    # weights after the flatbuffer (buffers given by offset and size), which only the former
+    # reads into the model, so that they are written back.
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     sg = model.subgraphs[0]
     need, keep = set(outputs), []
     for op in reversed(sg.operators):
@@ -367,11 +362,10 @@ def latency_table(
     MB, and with `REFERENCE` among `models` the ratios to it and the goal's verdict for
     the models whose input side (`inputs[MODEL]`, pixels) is the reference's."""
     width = max(14, *(len(name) for name in models))
-    label_width = max(16, *(len(label) + 1 for _, label in backends))
     lines: list[str] = []
     ref = REFERENCE if REFERENCE in models else None
     header = (
-        f"{'model':<{width}} {'backend':<{label_width}}"
+        f"{'model':<{width}} {'backend':<16}"
         + "".join(f"{f'{t} thr ms':>10}" + (f"{'ratio':>7}" if ref else "") for t in THREADS)
         + f"{'MB':>8}"
     )
@@ -379,7 +373,7 @@ def latency_table(
     lines.append("-" * len(header))
     for name in models:
         for key, label in backends:
-            row = f"{name:<{width}} {label:<{label_width}}"
+            row = f"{name:<{width}} {label:<16}"
             for t in THREADS:
                 ms = results[f"{name}/{key}/{t}"]
                 row += f"{ms:>10.2f}"
@@ -434,10 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quants",
         nargs="+",
-        choices=(*QUANTS, INT8_CONVERTER),
+        choices=QUANTS,
         default=list(QUANTS),
-        help="TFLite files to make and time (default: none fp16 dynamic int8; --segments adds "
-        f"none and int8; {INT8_CONVERTER}: the int8 path until 2026-12-04)",
+        help="TFLite files to make and time (default: all; --segments adds none and int8)",
     )
     parser.add_argument(
         "--no-tf", action="store_true", help="skip the Keras and SavedModel timings"
@@ -456,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
     needed = {"none", "int8"} if args.segments else {"int8"} if args.scopes else set()
-    quants = [q for q in (*QUANTS, INT8_CONVERTER) if q in args.quants or q in needed]
+    quants = [q for q in QUANTS if q in args.quants or q in needed]
     if args.tf_worker:
         _tf_worker(args)
         return 0

@@ -11,8 +11,6 @@ calibration images (`fixtures.phone_test_images`) to:
 
 * fp32 (`--quant none`): the reference for latency;
 * int8: the export's int8 file (int8 trunk, float tail; `export.tflite.quantize_int8`);
-* int8-converter: the int8 path until 2026-12-04 (the converter's calibration,
-  `mlir_quantize` with a deny-list, then `strip_float_roundtrips`);
 * one int8 file per `--int16 NAME=REGEX`, with int16 activations ("a16w8") on the
   ops matching REGEX (by default the heat-map decoders, and all three task
   decoders: the layers whose int8 error is largest, docs/export.md).
@@ -61,7 +59,6 @@ def files(int16: dict[str, str]) -> dict[str, dict]:
     out = {
         "fp32": {"quant": "none"},
         "int8": {"quant": "int8"},
-        "int8-converter": {"quant": "int8", "int8_tool": "converter"},
     }
     for name, regex in int16.items():
         out[f"int8, a16 {name}"] = {"quant": "int8", "int16_scopes": (regex,)}

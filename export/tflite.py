@@ -20,13 +20,12 @@ Quantisation (`quant`):
 * `int8`: full-integer trunk, float tail. The convolutional trunk (stem and MTL
   blocks, nearly all FLOPs) is quantised to int8 with activation ranges
   calibrated on a representative dataset; everything after it (the regressor
-  head, keypoint decoding, heat-map peaks, mask upsampling, MANO and the
-  projection) stays float32 in the same graph, with DEQUANTIZE ops at the
-  boundary; so do the heat-map output conv and the stem's first conv (see
-  `convert_saved_model`). This
-  is selective quantisation: the converter first only calibrates
-  (`converter._experimental_calibrate_only`), then `mlir_quantize` quantises
-  with every op outside the `trunk` name scope on its deny-list. Quantising
+  head's FC layers, keypoint decoding, heat-map peaks, mask upsampling, MANO
+  and the projection) stays float32 in the same graph, with QUANTIZE /
+  DEQUANTIZE ops at the boundary; so do the heat-map output conv and the
+  stem's first conv (`INT8_SCOPE`). This is selective quantisation with
+  `ai_edge_quantizer` (`quantize_int8`): the converter writes the float32
+  model, and a quantizer recipe scoped to `INT8_SCOPE` quantises it. Quantising
   the whole graph instead fails: LiteRT stops in an int8 DIV of the
   projection ("data[i] != zero_point"), and the int8 soft-argmax and
   projection are off by tens of pixels (measured; see docs/export.md).
@@ -67,10 +66,12 @@ SIGNATURE = "serving_default"
 # What an int8 export quantises (`INT8_SCOPE`): every op under the `trunk` name scope of
 # `export.graph` except two convolutions, which stay float32 with everything outside the trunk
 # (the float tail and the ops producing the outputs):
-# * the heat-map output conv: quantised, it once got the range [0, max] (its negative values
+# * the heat-map output conv, whose maps the keypoints are read from: the converter's
+#   quantiser (the int8 path until 2026-12-04) gave it the range [0, max] (its negative values
 #   clipped, whatever the calibration saw), so a map whose peak is <= 0 turned flat, its arg
 #   max jumped to the corner and its keypoints_score was off (measured on a briefly trained
-#   `mobile-2stack`, then named `mobile`: score off by up to 0.19 -> 0.02). One small conv.
+#   `mobile-2stack`, then named `mobile`: score off by up to 0.19 -> 0.02). Not remeasured
+#   with ai-edge-quantizer; one small conv.
 # * the stem's first conv, on the float image: with 3 input channels XNNPACK's int8 kernel
 #   gains nothing there, and quantising the image costs as much as quantising the conv's
 #   output (docs/export.md, "Latency", item 7).
@@ -160,12 +161,6 @@ def _write_saved_model(model, path: str, mesh: bool) -> None:
     archive.write_out(path, verbose=False)  # traces: keep the shims on
 
 
-def _tensor_names(content: bytes) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    return [d["name"] for d in Interpreter(model_content=content).get_tensor_details()]
-
-
 def _merge_ranges(ranges: dict[str, dict], sample: dict[str, dict]) -> None:
     """Widens `ranges` (tensor name -> {"min", "max"}) to include those of `sample`."""
     for name, qsv in sample.items():
@@ -246,7 +241,6 @@ def convert_saved_model(
     representative: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
     float_tail: bool = True,
     int16_scopes: Sequence[str] = (),
-    int8_tool: str = "quantizer",
 ) -> bytes:
     """Converts a SavedModel (one `serving_default` signature) to a TFLite flatbuffer.
 
@@ -254,15 +248,12 @@ def convert_saved_model(
         saved_model_dir: the SavedModel.
         quant: one of `QUANTIZATIONS`.
         representative: for "int8", a callable returning an iterator of
-            `{input name: array}` dicts (the converter's representative dataset).
+            `{input name: array}` dicts (the calibration data).
         float_tail: for "int8", quantise only `INT8_SCOPE` and keep the rest float32
             (selective quantisation, `quantize_int8`); False quantises the whole graph
-            with the converter.
+            with the converter (`representative_dataset`, int8 builtins).
         int16_scopes: for "int8" with the float tail, regexes of ops with int16
             activations (`quantize_int8`).
-        int8_tool: "quantizer" (`quantize_int8`) or "converter" (the converter's
-            calibration and `mlir_quantize` with a deny-list, then
-            `strip_float_roundtrips`).
 
     Returns:
         The flatbuffer.
@@ -281,23 +272,12 @@ def convert_saved_model(
     elif quant == "int8":
         if representative is None:
             raise ExportError("quant='int8' needs representative data")
-        if float_tail and int8_tool == "quantizer":
+        if float_tail:
             content = quantize_int8(converter.convert(), representative, int16_scopes)
             check_builtin_ops(content)
             return content
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
-        if float_tail:
-            from tensorflow.lite.python import convert as lite_convert
-
-            converter._experimental_calibrate_only = True
-            calibrated = converter.convert()
-            denylist = [n for n in _tensor_names(calibrated) if not re.search(INT8_SCOPE, n)]
-            content = lite_convert.mlir_quantize(calibrated, denylisted_nodes=denylist)
-            content, removed = strip_float_roundtrips(content)
-            logger.info("removed %d QUANTIZE/DEQUANTIZE ops from the float tail", removed)
-            check_builtin_ops(content)
-            return content
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
@@ -319,60 +299,6 @@ def op_name(model, op) -> str:
     code = model.operatorCodes[op.opcodeIndex]
     number = max(code.builtinCode, code.deprecatedBuiltinCode)
     return _builtin_names().get(number, str(number))
-
-
-def strip_float_roundtrips(content: bytes) -> tuple[bytes, int]:
-    """Removes float -> QUANTIZE (-> QUANTIZE ...) -> DEQUANTIZE -> float chains.
-
-    With a deny-list, `mlir_quantize` still wraps some float-tail ops in such
-    chains: ops it gives a fixed output range (L2_NORMALIZATION, whose result
-    is rounded to steps of 1/128: the 6D rotations' Gram-Schmidt) and the
-    soft-argmax column `index - row * W` (rounded to 1/4 heat-map pixel on
-    64-pixel maps). They only round a float value and give it back as float:
-    consumers of the DEQUANTIZE read the float value instead, and the chain's
-    ops go (a QUANTIZE that also feeds an int8 op stays). Measured on the tiny
-    export test model of the time: keypoints' median error vs Keras 1.8 -> 0.8 px.
-
-    Returns:
-        `(flatbuffer, number of ops removed)`.
-    """
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    removed = 0
-    for index, sg in enumerate(model.subgraphs):
-        producer = {out: op for op in sg.operators for out in op.outputs}
-        rewire: dict[int, int] = {}
-        chains: set[int] = set()
-        for op in sg.operators:
-            if op_name(model, op) != "DEQUANTIZE":
-                continue
-            chain, source = [], op.inputs[0]
-            while source in producer and op_name(model, producer[source]) == "QUANTIZE":
-                chain.append(producer[source])
-                source = producer[source].inputs[0]
-            if chain and sg.tensors[source].type == schema.TensorType.FLOAT32:
-                rewire[op.outputs[0]] = source
-                chains.update(id(o) for o in [op, *chain])
-        if not rewire:
-            continue
-        for op in sg.operators:
-            op.inputs = [rewire.get(t, t) for t in op.inputs]
-        sg.outputs = [rewire.get(t, t) for t in sg.outputs]
-        for signature in model.signatureDefs or []:
-            if signature.subgraphIndex == index:
-                for tensor in signature.outputs:
-                    tensor.tensorIndex = rewire.get(tensor.tensorIndex, tensor.tensorIndex)
-        kept, used = [], set(sg.outputs)
-        for op in reversed(sg.operators):  # consumers first: a chain's QUANTIZE ops go too
-            if id(op) in chains and not any(out in used for out in op.outputs):
-                removed += 1
-            else:
-                kept.append(op)
-                used.update(op.inputs)
-        sg.operators = kept[::-1]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), removed
 
 
 def op_counts(content: bytes) -> collections.Counter:
@@ -410,7 +336,6 @@ def export_tflite(
     representative: np.ndarray | None = None,
     overwrite: bool = True,
     int16_scopes: Sequence[str] = (),
-    int8_tool: str = "quantizer",
 ) -> dict[str, Any]:
     """Converts a model to `out` (+ `out.json`, the export info); see the module docstring.
 
@@ -426,7 +351,6 @@ def export_tflite(
         representative: `[N, S, S, 3]` 0-255 images to use instead of `data`.
         overwrite: replace an existing `out`.
         int16_scopes: for "int8", regexes of ops with int16 activations (`quantize_int8`).
-        int8_tool: for "int8", see `convert_saved_model`.
 
     Returns:
         The export info (also written to `out + ".json"`).
@@ -456,7 +380,7 @@ def export_tflite(
     try:
         _write_saved_model(model, os.path.join(tmp, "saved_model"), mesh)
         content = convert_saved_model(
-            os.path.join(tmp, "saved_model"), quant, rep_fn, float_tail, int16_scopes, int8_tool
+            os.path.join(tmp, "saved_model"), quant, rep_fn, float_tail, int16_scopes
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -528,14 +452,16 @@ class TFLiteRunner:
 
 
 __all__ = [
+    "INT8_SCOPE",
     "QUANTIZATIONS",
     "TFLiteRunner",
+    "calibrate",
     "check_builtin_ops",
     "convert_saved_model",
     "export_tflite",
     "op_counts",
     "op_name",
     "read_info",
+    "quantize_int8",
     "representative_images",
-    "strip_float_roundtrips",
 ]
