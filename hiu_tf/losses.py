@@ -22,6 +22,9 @@ grow with `num_stacks`):
                  channel only with `has_3d` as well.
     mask         pixel-mean sigmoid cross-entropy of the mask logits vs `mask_small`
                  (`has_mask`).
+    mask_fine    the same for the refined mask `mask_logits` (S/2; `MaskRefiner`,
+                 ours, with `model.mask_refine_width`) vs the full-resolution `mask`
+                 averaged over each 2 x 2 block (a soft target) (`has_mask`).
 
 Regressor (the mesh branch; with `regress_every_stack` also averaged over the
 stacks that regress a mesh):
@@ -103,6 +106,7 @@ TERMS = (
     "heatmap",
     "pof",
     "mask",
+    "mask_fine",
     "bone_3d",
     "reproj_2d",
     "render_mask",
@@ -122,6 +126,7 @@ LABEL_KEYS = (
     "pof",
     "pof_weight",
     "mask_small",
+    "mask",
     "keypoints_px",
     "keypoint_visible",
     "joints_cam",
@@ -235,6 +240,35 @@ def mask_loss(logits, mask, has_mask) -> tf.Tensor:
     _check_rank(logits, "logits", 3, "[B, h, h, 1]")
     ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=mask, logits=logits)
     return masked_mean(tf.reduce_mean(ce, axis=(1, 2)), has_mask)
+
+
+def fine_mask_loss(logits, mask, has_mask) -> tf.Tensor:
+    """`mask_loss` of logits at a fraction of the label's resolution (`mask_fine`).
+
+    The `[B, S, S]` label is averaged over blocks of `S / s` pixels, so the target at
+    the logits' resolution `s` is the covered fraction of each pixel, in [0, 1].
+
+    Args:
+        logits: `[B, s, s, 1]` hand-vs-background logits; `S` divisible by `s`.
+        mask: `[B, S, S]` label in {0, 1} (`mask`).
+        has_mask: `[B]` the sample has a mask label.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs).
+    """
+    logits = _float(logits, "logits")
+    mask = _float(mask, "mask", logits)
+    _check_rank(logits, "logits", 4, "[B, s, s, 1]")
+    _check_rank(mask, "mask", 3, "[B, S, S]")
+    size, full = logits.shape[1], mask.shape[1]
+    if size is None or full is None or full % size:
+        raise ValueError(
+            "fine_mask_loss needs the label's side to be a multiple of the logits' side. "
+            f"Received: logits.shape={logits.shape}, mask.shape={mask.shape}"
+        )
+    factor = full // size
+    target = tf.nn.avg_pool2d(mask[..., tf.newaxis], factor, factor, "VALID")
+    return mask_loss(logits, target[..., 0], has_mask)
 
 
 # --------------------------------------------------------------------------- regressor
@@ -584,6 +618,7 @@ def active_terms(loss_config, model_config) -> tuple[str, ...]:
         "heatmap": "heatmap" in tasks,
         "pof": "pof" in tasks,
         "mask": "mask" in tasks,
+        "mask_fine": "mask" in tasks and model_config.mask_refine_width > 0,
         "bone_3d": mesh,
         "reproj_2d": mesh,
         "render_mask": render,
@@ -676,6 +711,12 @@ def total_loss(
                 continue
             values = [_label(labels, key, term) for key in keys]
             terms[term] = _mean([fn(outputs[f"{p}{output}"], *values) for p in prefixes])
+        elif term == "mask_fine" and "mask_logits" in outputs:
+            terms[term] = fine_mask_loss(
+                outputs["mask_logits"],
+                _label(labels, "mask", term),
+                _label(labels, "has_mask", term),
+            )
         elif term == "render_mask" and "rendered_mask" in outputs:
             terms[term] = rendered_mask_loss(
                 outputs["rendered_mask"],

@@ -125,6 +125,7 @@ def _batch(seed=0, unlabelled=False):
         out[f"stack{i}_heatmaps"] = rng.normal(0, 0.3, (B, H, H, K)).astype(f)
         out[f"stack{i}_mask_logits"] = rng.normal(0, 2, (B, H, H, 1)).astype(f)
         out[f"stack{i}_pof"] = rng.normal(0, 0.5, (B, H, H, C)).astype(f)
+    out["mask_logits"] = rng.normal(0, 2, (B, 2 * H, 2 * H, 1)).astype(f)  # MaskRefiner's
     out["keypoints_px_heatmap"] = rng.uniform(0, S, (B, K, 2)).astype(f)
     out["keypoints_px"] = rng.uniform(0, S, (B, K, 2)).astype(f)
     out["joints_cam"] = rng.normal(0, 0.05, (B, K, 3)).astype(f) + f(0.5)
@@ -146,6 +147,7 @@ def _batch(seed=0, unlabelled=False):
         "pof": rng.normal(0, 0.5, (B, H, H, C)).astype(f),
         "pof_weight": (rng.random((B, C)) < 0.7).astype(f),
         "mask_small": (rng.random((B, H, H)) < 0.4).astype(f),
+        "mask": (rng.random((B, int(S), int(S))) < 0.4).astype(f),
         "keypoints_px": rng.uniform(0, S, (B, K, 2)).astype(f),
         "keypoint_visible": (rng.random((B, K)) < 0.8).astype(f),
         "joints_cam": rng.normal(0, 0.05, (B, K, 3)).astype(f) + f(0.5),
@@ -163,7 +165,8 @@ def _batch(seed=0, unlabelled=False):
 
 
 def _model_config(**fields):
-    return dataclasses.replace(ModelConfig(num_stacks=2, input_size=int(S)), **fields)
+    base = ModelConfig(num_stacks=2, input_size=int(S), mask_refine_width=8)
+    return dataclasses.replace(base, **fields)
 
 
 # --------------------------------------------------------------------------- values
@@ -275,6 +278,10 @@ def test_total_loss_combines_the_weights_in_one_place():
     # Self-supervision uses the last stack's mask.
     ssl = ((_np(out["rendered_mask"]) - _sigmoid(_np(out["stack2_mask_logits"]))) ** 2).mean()
     assert float(terms["ssl_mask"]) == pytest.approx(ssl, rel=1e-5)
+    # The refined mask is compared with the full-resolution label, averaged over 2 x 2.
+    target = n["mask"].reshape(B, 2 * H, 2, 2 * H, 2).mean(axis=(2, 4))
+    fine = ref_mask(_np(out["mask_logits"]), target, n["has_mask"])
+    assert float(terms["mask_fine"]) == pytest.approx(fine, rel=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -299,7 +306,11 @@ def test_total_loss_combines_the_weights_in_one_place():
             },
         ),
         ({"render_mask": False}, {"render_mask", "ssl_mask"}),
-        ({"tasks": ("pof",)}, {"heatmap", "mask", "ssl_mask", "ssl_2d"}),
+        ({"mask_refine_width": 0}, {"mask_fine"}),
+        (
+            {"tasks": ("pof",), "mask_refine_width": 0},
+            {"heatmap", "mask", "mask_fine", "ssl_mask", "ssl_2d"},
+        ),
     ],
 )
 def test_terms_follow_the_model_config(fields, absent):
@@ -447,6 +458,10 @@ def test_gradients_match_finite_differences():
             rng.normal(0, 0.5, (b, h, h, 6)),
         ),
         "mask": (lambda p: losses.mask_loss(p, mask, has), rng.normal(0, 2, (b, h, h, 1))),
+        "mask_fine": (
+            lambda p: losses.fine_mask_loss(p, np.repeat(np.repeat(mask, 2, 1), 2, 2), has),
+            rng.normal(0, 2, (b, h, h, 1)),
+        ),
         "bone_3d": (
             lambda p: losses.bone_orientation_loss(p, joints, has),
             rng.normal(0, 0.05, (b, 21, 3)),
@@ -499,6 +514,23 @@ def test_gradients_match_finite_differences():
         assert fn(tf.constant(x)).dtype == tf.float64, name  # float64 stays float64
         err = _grad_check(fn, x)
         assert err < 1e-6, (name, err)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_fine_mask_loss_matches_numpy_on_block_averaged_labels(factor):
+    rng = _rng(20 + factor)
+    logits = rng.normal(0, 2, (B, H, H, 1))
+    full = (rng.random((B, H * factor, H * factor)) < 0.4).astype(np.float64)
+    has = _flags(rng)
+    # The target of a logit pixel: the share of its factor x factor label pixels that are on.
+    target = full.reshape(B, H, factor, H, factor).mean(axis=(2, 4))
+    got = losses.fine_mask_loss(tf.constant(logits), tf.constant(full), tf.constant(has))
+    np.testing.assert_allclose(got.numpy(), ref_mask(logits, target, has), rtol=1e-10)
+
+
+def test_fine_mask_loss_rejects_labels_that_are_not_a_multiple_of_the_logits():
+    with pytest.raises(ValueError, match="multiple"):
+        losses.fine_mask_loss(tf.zeros((2, 8, 8, 1)), tf.zeros((2, 20, 20)), tf.ones(2))
 
 
 def test_consistency_losses_stop_the_gradient_into_the_backbone_side():
