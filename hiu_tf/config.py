@@ -241,6 +241,8 @@ class ModelConfig(_Section):
             outputs it as `mask_logits`, trained by the `mask_fine` loss term; the
             S/4 mask cannot draw fingers that are one map pixel wide. 0 = off, the
             paper's mask only (needs the "mask" task when > 0; >= 0).
+        mask_refine_levels: resolutions the `MaskRefiner` doubles to: 1 = S/2 (from
+            the stem's first convolution), 2 = S (then from the input image as well).
     """
 
     SECTION: ClassVar[str] = "model"
@@ -284,6 +286,7 @@ class ModelConfig(_Section):
     render_mask: bool = True
     render_sigma: float | None = None
     mask_refine_width: int = 0
+    mask_refine_levels: int = 1
 
     def validate(self) -> None:
         s = self.SECTION
@@ -362,6 +365,7 @@ class ModelConfig(_Section):
         _positive(s, "head_gradient_scale", self.head_gradient_scale, allow_zero=True)
         if self.mask_refine_width < 0:
             raise _fail(f"{s}.mask_refine_width", self.mask_refine_width, "must be >= 0")
+        _one_of(s, "mask_refine_levels", self.mask_refine_levels, (1, 2))
         if self.mask_refine_width and "mask" not in self.tasks:
             raise _fail(
                 f"{s}.mask_refine_width",

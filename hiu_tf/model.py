@@ -19,8 +19,9 @@ stacks are numbered from 1 as in the paper; N = num_stacks). All float32.
     stack{i}_pof          [B, h, h, 60]  POF, channels 3b..3b+2 = bone b of
                                          `hiu_tf.keypoints.BONES`: (x, y) of the 2D
                                          direction, z of the 3D direction     ("pof" task)
-    mask_logits   [B, S/2, S/2, 1]   the last stack's mask refined by `MaskRefiner` (with
-                                         `mask_refine_width > 0`; ours)      ("mask" task)
+    mask_logits   [B, S/r, S/r, 1]   the last stack's mask refined by `MaskRefiner` (with
+                                         `mask_refine_width > 0`; ours): r = 2 with
+                                         `mask_refine_levels=1`, 1 with 2   ("mask" task)
     keypoints_px_heatmap  [B, 21, 2]     keypoints read off stack{N}_heatmaps (DARK: blur,
                                          arg max, 2D Gaussian fit; or the paper's Eq. 1:
                                          `ModelConfig.heatmap_decoder`), (x, y) in
@@ -297,7 +298,8 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             block.build(block_in)
             features = block.compute_output_shape(block_in)["features"]
         if self.mask_refiner is not None:
-            self.mask_refiner.build([features[:3] + (1,), features, skip_shape])
+            skips = [skip_shape, shape][: self.model_config.mask_refine_levels]
+            self.mask_refiner.build([features[:3] + (1,), features, *skips])
         if self.head is not None:
             self.head.build(features)
         self.built = True
@@ -310,7 +312,7 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             ("heatmaps", "mask_logits", "pof": those of `model.tasks`) and its fused
             "features", in the compute dtype; and the last stack's fused features.
             With a `MaskRefiner`, the last stack's dict also has "mask_logits_fine"
-            (`[B, S/2, S/2, 1]`).
+            (`[B, S/2, S/2, 1]`, or `[B, S, S, 1]` with `mask_refine_levels=2`).
         """
         x = ops.cast(images, self.compute_dtype) * 2.0 - 1.0  # [0, 1] -> [-1, 1]
         stem = self.stem(x, training=training)
@@ -323,8 +325,9 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             features = out["features"]
             stacks.append(out)
         if self.mask_refiner is not None:
+            skips = [skip, x][: self.model_config.mask_refine_levels]
             stacks[-1]["mask_logits_fine"] = self.mask_refiner(
-                [stacks[-1]["mask_logits"], features, skip], training=training
+                [stacks[-1]["mask_logits"], features, *skips], training=training
             )
         return stacks, features
 

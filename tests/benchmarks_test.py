@@ -290,3 +290,20 @@ def test_bench_pose_oracles_rows_swap_in_the_labels():
     assert errors["true fingers, mean shape"] < 1e-3
     with pytest.raises(ValueError, match="MANO and 3D labels"):
         bench_pose_oracles.oracle_errors(model, [{**samples[0], "has_mano": 0.0}])
+
+
+def test_bench_mask_ceiling():
+    import bench_mask_ceiling
+
+    yy, xx = np.mgrid[:32, :32] + 0.5
+    disks = np.stack(
+        [((xx - cx) ** 2 + (yy - cy) ** 2 < r**2) for cx, cy, r in ((16, 16, 10), (10, 20, 6))]
+    ).astype(np.float32)
+    assert bench_mask_ceiling.ceiling_iou(disks, 32) == pytest.approx(1.0)
+    # A smooth shape loses more of its outline the coarser the map.
+    soft = [bench_mask_ceiling.ceiling_iou(disks, s) for s in (4, 8, 16)]
+    hard = [bench_mask_ceiling.ceiling_iou(disks, s, soft=False) for s in (4, 8, 16)]
+    assert soft[0] < soft[1] < soft[2] < 1.0 and soft[2] > 0.9
+    assert hard[0] < hard[2] < 1.0
+    with pytest.raises(ValueError, match="multiple"):
+        bench_mask_ceiling.ceiling_iou(disks, 5)

@@ -126,6 +126,8 @@ def test_sections_validate_on_construction_and_are_frozen():
         ModelConfig().width = 3
     with pytest.raises(ConfigError, match="model.mask_refine_width"):
         ModelConfig(mask_refine_width=-1)
+    with pytest.raises(ConfigError, match="model.mask_refine_levels"):
+        ModelConfig(mask_refine_width=8, mask_refine_levels=3)
     with pytest.raises(ConfigError, match="needs the 'mask' task"):
         ModelConfig(mask_refine_width=8, tasks=("heatmap",))
 

@@ -253,15 +253,20 @@ def test_configurations(hand_model, fields, present, absent):
     assert all(k in out for k in present) and not any(k in out for k in absent), sorted(out)
 
 
-def test_mask_refiner_output_starts_as_the_upsampled_last_stack_mask(hand_model, tmp_path):
+@pytest.mark.parametrize("levels", [1, 2])
+def test_mask_refiner_output_starts_as_the_upsampled_last_stack_mask(hand_model, tmp_path, levels):
     import tensorflow as tf
 
     from hiu_tf.model import mask_output_key
 
-    model = HIUModel(_tiny(hand_model, mask_refine_width=8, render_mask=False))
+    cfg = _tiny(hand_model, mask_refine_width=8, mask_refine_levels=levels, render_mask=False)
+    model = HIUModel(cfg)
     out = _numpy(model(_images()))
-    assert out["mask_logits"].shape == (2, 32, 32, 1)  # S/2 of the 64-px input
-    up = tf.image.resize(out["stack2_mask_logits"], (32, 32), "bilinear").numpy()
+    side = 32 * levels  # S/2 or S of the 64-px input
+    assert out["mask_logits"].shape == (2, side, side, 1)
+    up = out["stack2_mask_logits"]
+    for _ in range(levels):  # one bilinear x2 per level
+        up = tf.image.resize(up, (2 * up.shape[1],) * 2, "bilinear").numpy()
     np.testing.assert_allclose(out["mask_logits"], up, atol=1e-5)
     assert mask_output_key(out, 2) == "mask_logits"
     del out["mask_logits"]

@@ -7,38 +7,51 @@ from hiu_tf.layers.mask_refiner import MaskRefiner
 from tests.helpers import run_layer_test
 
 
-def _inputs(seed=0, b=2, h=8, c=12, cs=6):
+def _inputs(seed=0, b=2, h=8, c=12, cs=6, levels=1):
     rng = np.random.default_rng(seed)
+    skips = [
+        rng.normal(0, 1, (b, 2**i * h, 2**i * h, cs + i)).astype("float32")
+        for i in range(1, levels + 1)
+    ]
     return [
         rng.normal(0, 2, (b, h, h, 1)).astype("float32"),
         rng.normal(0, 1, (b, h, h, c)).astype("float32"),
-        rng.normal(0, 1, (b, 2 * h, 2 * h, cs)).astype("float32"),
+        *skips,
     ]
 
 
-@pytest.mark.parametrize("norm", ["batch", "group"])
-def test_mask_refiner_layer(norm):
+@pytest.mark.parametrize("norm, levels", [("batch", 1), ("group", 1), ("batch", 2)])
+def test_mask_refiner_layer(norm, levels):
+    side = 8 * 2**levels
     run_layer_test(
         MaskRefiner,
         {"filters": 8, "norm": norm, "norm_groups": 4},
-        _inputs(),
-        expected_output_shape=(2, 16, 16, 1),
+        _inputs(levels=levels),
+        expected_output_shape=(2, side, side, 1),
         call_style="single",
+        expected_num_trainable_weights=3 + 5 * levels,
     )
 
 
-def test_untrained_refiner_returns_the_bilinearly_upsampled_coarse_logits():
-    coarse, features, skip = _inputs(1)
-    out = MaskRefiner(8)([coarse, features, skip]).numpy()
-    # NumPy reference of bilinear x2 with half-pixel centres (edges clamped): output
-    # pixel i samples input coordinate (i + 0.5) / 2 - 0.5.
-    h = coarse.shape[1]
+def _upsample_x2(x):
+    """NumPy bilinear x2 with half-pixel centres (edges clamped): output pixel i
+    samples input coordinate (i + 0.5) / 2 - 0.5."""
+    h = x.shape[1]
     pos = np.clip((np.arange(2 * h) + 0.5) / 2 - 0.5, 0, h - 1)
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, h - 1)
     w = pos - lo
-    rows = coarse[:, lo] * (1 - w)[None, :, None, None] + coarse[:, hi] * w[None, :, None, None]
-    want = rows[:, :, lo] * (1 - w)[None, None, :, None] + rows[:, :, hi] * w[None, None, :, None]
+    rows = x[:, lo] * (1 - w)[None, :, None, None] + x[:, hi] * w[None, :, None, None]
+    return rows[:, :, lo] * (1 - w)[None, None, :, None] + rows[:, :, hi] * w[None, None, :, None]
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_untrained_refiner_returns_the_bilinearly_upsampled_coarse_logits(levels):
+    inputs = _inputs(1, levels=levels)
+    out = MaskRefiner(8)(inputs).numpy()
+    want = inputs[0]
+    for _ in range(levels):
+        want = _upsample_x2(want)
     np.testing.assert_allclose(out, want, atol=1e-5)
 
 
@@ -75,6 +88,7 @@ def test_refiner_learns_detail_finer_than_the_coarse_logits():
         [(2, 8, 8, 1), (2, 4, 4, 4), (2, 16, 16, 3)],  # features at another size
         [(2, 8, 8, 1), (2, 8, 8, 4), (2, 8, 8, 3)],  # skip not at 2h
         [(2, 8, 8, 1), (2, 8, 8, 4)],  # no skip
+        [(2, 8, 8, 1), (2, 8, 8, 4), (2, 16, 16, 3), (2, 16, 16, 3)],  # 2nd skip not at 4h
     ],
 )
 def test_mask_refiner_rejects_bad_shapes(shapes):
