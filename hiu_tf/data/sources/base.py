@@ -3,7 +3,8 @@
 A reader lists its *items* (one image and its annotation; a cheap index) and
 turns an item into zero or more samples (RHD gives one per labelled hand).
 Iterating a reader yields `(sample_id, sample)` pairs; an item whose image is
-missing or corrupt is logged, counted in `reader.stats` and skipped.
+missing, empty, truncated, corrupt or not an image (`hiu_tf.image` decides) is
+logged, counted in `reader.stats["skipped_corrupt"]` and skipped.
 
 Crops. `crop_hand` cuts a square around the hand's labelled 2D keypoints (or
 its mask), `box_scale` times the larger side of their bounding box, resizes it
@@ -30,9 +31,14 @@ import numpy as np
 from hiu_tf.data import schema
 from hiu_tf.errors import UserError
 
+# The readers read image files through `hiu_tf.image`; re-exported here with the crops.
+from hiu_tf.image import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
+from hiu_tf.image import ImageError
+from hiu_tf.image import read_image as read_image
+from hiu_tf.image import read_label_image as read_label_image
+
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 TRAIN_SPLITS = ("train", "training")
 
 
@@ -40,8 +46,10 @@ class ReaderError(UserError, ValueError):
     """A dataset root or annotation file that is missing or unreadable."""
 
 
-class CorruptImageError(Exception):
-    """An image file that is missing or cannot be decoded (the item is skipped)."""
+# The readers' name for `hiu_tf.image.ImageError`: raised by `load` for an item that
+# cannot be used (a missing, truncated or corrupt image, an unreadable annotation);
+# `Reader.load_counted` skips and counts it.
+CorruptImageError = ImageError
 
 
 def require_dir(path: str, what: str) -> str:
@@ -56,34 +64,6 @@ def require_file(path: str, what: str) -> str:
     if not os.path.isfile(path):
         raise ReaderError(f"{what} not found: {path!r} does not exist")
     return path
-
-
-def read_image(path: str) -> np.ndarray:
-    """Reads an image as `[H, W, 3]` uint8 RGB.
-
-    Raises:
-        CorruptImageError: the file is missing or not a decodable image.
-    """
-    if not os.path.isfile(path):
-        raise CorruptImageError(f"missing image {path}")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise CorruptImageError(f"cannot decode image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def read_label_image(path: str) -> np.ndarray:
-    """Reads a label / mask image unchanged as `[H, W]` (first channel of colour files).
-
-    Raises:
-        CorruptImageError: the file is missing or not decodable.
-    """
-    if not os.path.isfile(path):
-        raise CorruptImageError(f"missing mask {path}")
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise CorruptImageError(f"cannot decode mask {path}")
-    return image[..., 0] if image.ndim == 3 else image
 
 
 @dataclasses.dataclass(frozen=True)
