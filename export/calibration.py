@@ -35,17 +35,12 @@ logger = logging.getLogger(__name__)
 def _image_files(source: str) -> list[str] | None:
     """The image files `source` names (folder, pattern or file), or None if it names TFRecords."""
     from hiu_tf.data.tfrecord import RECORD_SUFFIX
-    from hiu_tf.image import IMAGE_EXTENSIONS
+    from hiu_tf.image import IMAGE_EXTENSIONS, image_files_under
 
     if os.path.isdir(source):
         if glob.glob(os.path.join(glob.escape(source), f"*{RECORD_SUFFIX}")):
             return None
-        found = []
-        for folder, _, files in os.walk(source):
-            found.extend(
-                os.path.join(folder, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)
-            )
-        return sorted(found) or None
+        return image_files_under(source) or None
     matches = [source] if os.path.isfile(source) else sorted(glob.glob(source))
     images = [m for m in matches if m.lower().endswith(IMAGE_EXTENSIONS)]
     return images if images and len(images) == len(matches) else None

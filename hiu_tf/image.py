@@ -69,6 +69,14 @@ class ImageError(UserError, ValueError):
     """An image file that is missing, empty, truncated, corrupt or not an image at all."""
 
 
+def image_files_under(folder: str | os.PathLike) -> list[str]:
+    """The files under `folder` (recursively) with an image extension, sorted."""
+    found = []
+    for root, _, files in os.walk(os.fspath(folder)):
+        found.extend(os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS))
+    return sorted(found)
+
+
 def _png_incomplete(data: bytes) -> str | None:
     """Why a PNG's chunk list stops before its `IEND` chunk, or None if it reaches it.
 
@@ -210,6 +218,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageError",
     "decode_image",
+    "image_files_under",
     "read_image",
     "read_label_image",
 ]
