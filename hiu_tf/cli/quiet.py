@@ -140,7 +140,10 @@ def install(argv: list[str]) -> bool:
     for name in ("tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"tensorflow(\.|$)")
-    _start_filter()
+    try:
+        _start_filter()
+    except OSError as e:  # no usable stderr (closed, or no pipes): run unfiltered
+        logging.getLogger(__name__).debug("stderr not filtered: %s", e)
     return True
 
 
