@@ -48,7 +48,7 @@ def encode_image(image: Any, upright: bool = False) -> bytes:
 
     Args:
         image: bytes (sent as they are), a path, or an RGB array (encoded as PNG).
-        upright: for paths, decode with OpenCV (which applies the EXIF orientation)
+        upright: for paths, decode with `hiu_tf.image` (which applies the EXIF orientation)
             and re-encode as PNG, because the server's decoder ignores EXIF.
     """
     if isinstance(image, bytes | bytearray):
@@ -57,12 +57,9 @@ def encode_image(image: Any, upright: bool = False) -> bytes:
         if not upright:
             with open(image, "rb") as f:
                 return f.read()
-        import cv2
+        from hiu_tf.image import read_image  # strict; raises ImageError (a ValueError)
 
-        bgr = cv2.imread(os.fspath(image), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"cannot decode {os.fspath(image)} as an image")
-        return _png(bgr)
+        return _png(np.ascontiguousarray(read_image(image)[..., ::-1]))
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(

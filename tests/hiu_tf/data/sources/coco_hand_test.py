@@ -9,6 +9,7 @@ from pycocotools import mask as mask_utils
 from hiu_tf.data import schema
 from hiu_tf.data.sources import coco_hand
 from hiu_tf.data.sources.base import ReaderError
+from tests import image_files
 from tests.hiu_tf.data.sources.hands import draw, wrist_is_red, write_rgb
 
 # A 3 x 4 mask and its COCO RLE, worked out by hand: runs of 0s and 1s over the
@@ -211,3 +212,12 @@ def test_errors(tmp_path):
     (tmp_path / "train.json").write_text("{}")
     with pytest.raises(ReaderError, match="must be a COCO dict"):
         coco_hand.CocoHandReader(tmp_path, "train")
+
+
+@pytest.mark.parametrize("kind", image_files.KINDS)
+def test_unreadable_image_is_skipped_and_counted(coco_root, kind):
+    clean = dict(coco_hand.CocoHandReader(coco_root, "train", image_size=48))
+    image_files.spoil(coco_root / "images" / "train" / f"{2:012d}.jpg", kind)
+    reader = coco_hand.CocoHandReader(coco_root, "train", image_size=48)
+    got = dict(reader)
+    image_files.assert_only_spoilt_lost(clean, got, reader.stats, {"2/20", "2/21"}, kind)

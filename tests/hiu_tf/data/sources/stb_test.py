@@ -7,6 +7,7 @@ from scipy.io import savemat
 from hiu_tf.data import schema
 from hiu_tf.data.sources import stb
 from hiu_tf.data.sources.base import ReaderError
+from tests import image_files
 from tests.hiu_tf.data.sources.hands import draw, project, random_joints, wrist_is_red, write_rgb
 
 
@@ -118,3 +119,13 @@ def test_errors(stb_root, tmp_path):
     (tmp_path / "other").mkdir()
     with pytest.raises(ReaderError, match="STB labels folder not found"):
         stb.STBReader(tmp_path / "other", "train")
+
+
+@pytest.mark.parametrize("kind", image_files.KINDS)
+def test_unreadable_image_is_skipped_and_counted(stb_root, kind):
+    root, _ = stb_root
+    clean = dict(stb.STBReader(root, "all", image_size=64))
+    image_files.spoil(root / "B2Random" / "SK_color_1.png", kind)
+    reader = stb.STBReader(root, "all", image_size=64)
+    got = dict(reader)
+    image_files.assert_only_spoilt_lost(clean, got, reader.stats, {"B2Random/1"}, kind)
