@@ -478,6 +478,7 @@ class LossConfig(_Section):
         pof: part orientation fields of every stack (L_pof).
         mask: segmentation cross-entropy of every stack (L_seg).
         mask_fine: the same for the refined mask (`model.mask_refine_width`; ours).
+        mask_iou: 1 - soft IoU of the final mask (refined if there is a refiner; ours).
         bone_3d: orientation of the regressed 3D bones vs. ground truth (L_3d).
         reproj_2d: re-projected 2D joints vs. ground truth (L_2d).
         render_mask: rendered silhouette vs. ground-truth mask (L_mask).
@@ -491,7 +492,7 @@ class LossConfig(_Section):
         joints_3d: root-relative 3D keypoints, in units of 10 cm (`has_3d`; ours).
         depth: the anchor's depth in focal-length units, log error (`has_3d`; ours).
 
-    `mask_fine` and the last five are not in the paper (`hiu_tf.losses` says what
+    `mask_fine`, `mask_iou` and the last five are not in the paper (`hiu_tf.losses` says what
     each does and why); `training/configs/objective-paper.yaml` switches them off.
 
     The heat-map and POF terms are pixel means of sparse maps: about 0.05 and 0.012
@@ -507,6 +508,7 @@ class LossConfig(_Section):
     pof: float = 1.0
     mask: float = 1.0
     mask_fine: float = 1.0
+    mask_iou: float = 0.0
     bone_3d: float = 1.0
     reproj_2d: float = 1.0
     render_mask: float = 1.0

@@ -89,7 +89,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_DIR = "cache"
 DEFAULT_SYNTHETIC_SAMPLES = 1024
-# Full-resolution keys not passed as labels (the `mask_fine` loss term reads `mask`).
+# Full-resolution keys not passed as labels (unless `needs_full_mask`: they read `mask`).
 _NOT_LABELS = ("image", "mask")
 
 
@@ -129,12 +129,19 @@ def split_batch(
     """A pipeline batch dict -> `(image, labels)` for `model.fit`.
 
     `labels` is the batch without `image` and, unless `full_mask`, without the
-    full-resolution `mask` (only the `mask_fine` term reads it; the others use
+    full-resolution `mask` (only `needs_full_mask` terms read it; the others use
     `mask_small`): the sample dict's labels and flags plus the targets.
     """
     drop = ("image",) if full_mask else _NOT_LABELS
     labels = {k: v for k, v in batch.items() if k not in drop}
     return batch["image"], labels
+
+
+def needs_full_mask(config: ExperimentConfig) -> bool:
+    """Whether an active loss term reads the full-resolution `mask`: `mask_fine`, and
+    `mask_iou` on a refined mask (`model.mask_refine_width`)."""
+    terms = active_terms(config.loss, config.model)
+    return "mask_fine" in terms or ("mask_iou" in terms and config.model.mask_refine_width > 0)
 
 
 def fit_dataset(dataset: tf.data.Dataset, full_mask: bool = False) -> tf.data.Dataset:
@@ -395,7 +402,7 @@ def train(
         dataset = dataset_from_config(
             data_config.data, image_size=config.input_size, training=True, seed=tc.seed
         )
-    dataset = fit_dataset(dataset, full_mask="mask_fine" in active_terms(config.loss, config.model))
+    dataset = fit_dataset(dataset, full_mask=needs_full_mask(config))
     infinite = (
         tf.data.experimental.cardinality(dataset) == tf.data.experimental.INFINITE_CARDINALITY
     )
@@ -493,6 +500,7 @@ __all__ = [
     "TrainResult",
     "TrainingDivergedError",
     "fit_dataset",
+    "needs_full_mask",
     "history_rows",
     "make_optimizer",
     "make_strategy",
