@@ -15,8 +15,9 @@ convention of `hiu_tf.model`: pixel (i, j) covers [j, j + 1) x [i, i + 1)):
     keypoints_score     [B, 21]     the peak value of each heat-map (trained
                                     heat-maps peak near 1 where the keypoint is seen)
     mask                [B, S, S]   hand probability at *input* resolution: the last
-                                    stack's mask logits, bilinearly upsampled from
-                                    S/4 (half-pixel centres), then a sigmoid
+                                    stack's mask logits (or the refined S/2 ones,
+                                    `model.mask_refine_width`), bilinearly upsampled
+                                    (half-pixel centres), then a sigmoid
     mano_pose           [B, 48]     axis-angle: global orientation, then 15 joints
     mano_betas          [B, 10]     shape coefficients
     camera              [B, 4]      (f, T_x, T_y, T_z): focal length in input pixels,
@@ -127,7 +128,9 @@ def _trunk(model, images01):
     if "heatmap" in cfg.tasks:
         maps["heatmaps"] = tf.cast(stacks[-1]["heatmaps"], tf.float32)  # [B, h, h, 21]
     if "mask" in cfg.tasks:
-        maps["mask_logits"] = tf.cast(stacks[-1]["mask_logits"], tf.float32)  # [B, h, h, 1]
+        # [B, h, h, 1], or [B, 2h, 2h, 1] refined by the model's MaskRefiner
+        logits = stacks[-1].get("mask_logits_fine", stacks[-1]["mask_logits"])
+        maps["mask_logits"] = tf.cast(logits, tf.float32)
     return maps, features
 
 

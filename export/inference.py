@@ -5,8 +5,9 @@
 
 Pre-processing (the same for every backend):
 
-1. Images are read with `cv2.IMREAD_COLOR` (`read_image`): grayscale, RGBA and
-   16-bit files become 8-bit RGB and the EXIF orientation is applied.
+1. Image files are read by `hiu_tf.image.read_image`: strictly (a truncated,
+   empty or non-image file raises `hiu_tf.image.ImageError`), grayscale, RGBA
+   and 16-bit files become 8-bit RGB and the EXIF orientation is applied.
 2. Images larger than `max_side` pixels on their longer side are first
    downscaled (area interpolation); outputs are mapped back to the full image.
 3. The crop is a square: centred on `box` (x, y, w, h) with side max(w, h), or,
@@ -22,6 +23,9 @@ Pre-processing (the same for every backend):
 Post-processing: keypoints in the original image's pixels; the mask (a
 probability) pasted back at the image's size; vertices and joints stay in the
 camera frame of the crop, whose intrinsics in original pixels are `intrinsics`.
+Keypoints and intrinsics use the project's pixel convention (`mano_tf.camera`:
+pixel column j spans [j, j + 1)); subtract 0.5 to compare them with labels in
+OpenCV's convention (integers at pixel centres), as datasets give them.
 """
 
 from __future__ import annotations
@@ -46,25 +50,7 @@ class PredictError(UserError, ValueError):
     """A model path or an input that cannot be used."""
 
 
-class UnreadableImageError(Exception):
-    """An input file that cannot be decoded as an image."""
-
-
 # --------------------------------------------------------------------------- images
-
-
-def read_image(path: str) -> np.ndarray:
-    """Reads any image as `[H, W, 3]` uint8 RGB (EXIF orientation applied).
-
-    Raises:
-        UnreadableImageError: missing, empty or not decodable.
-    """
-    if not os.path.isfile(path):
-        raise UnreadableImageError(f"no such file: {path}")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise UnreadableImageError(f"cannot decode {path} as an image")
-    return np.ascontiguousarray(image[..., ::-1])
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -473,10 +459,8 @@ __all__ = [
     "Crop",
     "PredictError",
     "Predictor",
-    "UnreadableImageError",
     "draw_overlay",
     "mirror_outputs",
-    "read_image",
     "save_result",
     "square_box",
     "to_rgb8",

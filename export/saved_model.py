@@ -52,15 +52,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from export import graph
+from export import client, graph
+from export.client import BYTES_INPUT, IMAGES_INPUT, SIGNATURE_BYTES, SIGNATURE_DEFAULT
 from export.graph import ExportError
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_DEFAULT = "serving_default"
-SIGNATURE_BYTES = "serving_bytes"
-IMAGES_INPUT = "images"
-BYTES_INPUT = "image_bytes"
 ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 CONFIG_FILE = "config.yaml"
@@ -138,133 +135,25 @@ def _to_original(points: tf.Tensor, crop_box: tf.Tensor, size: int) -> tf.Tensor
 # --------------------------------------------------------------------------- warm-up records
 #
 # TF Serving replays `assets.extra/tf_serving_warmup_requests` (a TFRecord file of
-# `tensorflow.serving.PredictionLog` protos) when it loads a version. The serving
-# API protos are not a dependency here, so the records are written in protobuf's
-# wire format by hand (field numbers from tensorflow_serving/apis/*.proto):
-#
-#   PredictionLog  { PredictLog predict_log = 6; }
-#   PredictLog     { PredictRequest request = 1; }
-#   PredictRequest { ModelSpec model_spec = 1; map<string, TensorProto> inputs = 2; }
-#   ModelSpec      { string name = 1; string signature_name = 3; }
-#
-# A map entry is a message { key = 1; value = 2; }. `read_warmup_requests`
-# parses them back with message classes built from the same declarations.
+# `tensorflow.serving.PredictionLog` protos) when it loads a version, so the first
+# real request does not pay for tracing and memory allocation. The records are
+# `tensorflow-serving-api`'s own messages; their `PredictRequest`s are built by
+# the gRPC client's `export.client.predict_request`.
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (wire type 2)."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def prediction_log(model_name: str, signature_name: str, inputs: dict[str, Any]) -> bytes:
-    """A serialised `PredictionLog` holding one `PredictRequest`.
+def prediction_log(model_name: str, signature_name: str, inputs: dict[str, Any]):
+    """A `PredictionLog` holding one `PredictRequest` (a warm-up record).
 
     Args:
         model_name: the served model's name (`--model_name`).
         signature_name: the signature to call.
         inputs: input name -> array (converted with `tf.make_tensor_proto`).
-
-    Returns:
-        The serialised proto.
     """
-    spec = _field(1, model_name.encode()) + _field(3, signature_name.encode())
-    request = _field(1, spec)
-    for name in sorted(inputs):
-        tensor = tf.make_tensor_proto(inputs[name]).SerializeToString()
-        request += _field(2, _field(1, name.encode()) + _field(2, tensor))
-    return _field(6, _field(1, request))
+    from tensorflow_serving.apis import prediction_log_pb2
 
-
-def _serving_messages():
-    """Message classes for the protos above, in a private descriptor pool."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-    from tensorflow.core.framework import tensor_pb2
-
-    pool = descriptor_pool.DescriptorPool()
-    added: set[str] = set()
-
-    def add(file_descriptor) -> None:
-        if file_descriptor.name in added:
-            return
-        for dependency in file_descriptor.dependencies:
-            add(dependency)
-        proto = descriptor_pb2.FileDescriptorProto()
-        file_descriptor.CopyToProto(proto)
-        pool.Add(proto)
-        added.add(file_descriptor.name)
-
-    add(tensor_pb2.DESCRIPTOR)
-    f = descriptor_pb2.FileDescriptorProto(
-        name="hiu_export/prediction_log.proto",
-        package="tensorflow.serving",
-        syntax="proto3",
-        dependency=[tensor_pb2.DESCRIPTOR.name],
-    )
-    string, message = (
-        descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-        descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-    )
-    optional, repeated = (
-        descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
-        descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
-    )
-
-    def add_message(container, name, fields):
-        m = container.add(name=name)
-        for field_name, number, ftype, label, type_name in fields:
-            m.field.add(
-                name=field_name, number=number, type=ftype, label=label, type_name=type_name
-            )
-        return m
-
-    add_message(
-        f.message_type,
-        "ModelSpec",
-        [("name", 1, string, optional, None), ("signature_name", 3, string, optional, None)],
-    )
-    request = add_message(
-        f.message_type,
-        "PredictRequest",
-        [
-            ("model_spec", 1, message, optional, ".tensorflow.serving.ModelSpec"),
-            ("inputs", 2, message, repeated, ".tensorflow.serving.PredictRequest.InputsEntry"),
-        ],
-    )
-    entry = add_message(
-        request.nested_type,
-        "InputsEntry",
-        [
-            ("key", 1, string, optional, None),
-            ("value", 2, message, optional, ".tensorflow.TensorProto"),
-        ],
-    )
-    entry.options.map_entry = True
-    add_message(
-        f.message_type,
-        "PredictLog",
-        [("request", 1, message, optional, ".tensorflow.serving.PredictRequest")],
-    )
-    add_message(
-        f.message_type,
-        "PredictionLog",
-        [("predict_log", 6, message, optional, ".tensorflow.serving.PredictLog")],
-    )
-    pool.Add(f)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.PredictionLog")
-    )
+    log = prediction_log_pb2.PredictionLog()
+    log.predict_log.request.CopyFrom(client.predict_request(inputs, model_name, signature_name))
+    return log
 
 
 def read_warmup_requests(path: str) -> list[dict[str, Any]]:
@@ -272,22 +161,29 @@ def read_warmup_requests(path: str) -> list[dict[str, Any]]:
 
     Returns:
         Dicts with `model_name`, `signature_name` and `inputs` (name -> NumPy array).
-    """
-    from tensorflow.core.framework import tensor_pb2
 
-    log_class = _serving_messages()
+    Raises:
+        ExportError: a record that is not a `PredictionLog` with a `predict_log`.
+    """
+    from google.protobuf.message import DecodeError
+    from tensorflow_serving.apis import prediction_log_pb2
+
     out = []
-    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
-        log = log_class.FromString(record)
+    for i, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+        try:
+            log = prediction_log_pb2.PredictionLog.FromString(record)
+        except DecodeError as e:
+            raise ExportError(f"{path}: record {i} is not a PredictionLog: {e}") from e
+        if log.WhichOneof("log_type") != "predict_log":
+            raise ExportError(
+                f"{path}: record {i} holds {log.WhichOneof('log_type')}, not a predict_log"
+            )
         request = log.predict_log.request
-        inputs = {
-            key: tf.make_ndarray(tensor_pb2.TensorProto.FromString(value.SerializeToString()))
-            for key, value in request.inputs.items()
-        }
+        signature_name, inputs = client.decode_grpc_request(request)
         out.append(
             {
                 "model_name": request.model_spec.name,
-                "signature_name": request.model_spec.signature_name,
+                "signature_name": signature_name,
                 "inputs": inputs,
             }
         )
@@ -329,7 +225,7 @@ def write_warmup_requests(path: str, model_name: str, size: int, bytes_signature
         )
     with tf.io.TFRecordWriter(path) as writer:
         for record in records:
-            writer.write(record)
+            writer.write(record.SerializeToString())
     return len(records)
 
 

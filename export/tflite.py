@@ -31,8 +31,9 @@ Quantisation (`quant`):
   projection are off by tens of pixels (measured; see docs/export.md).
 
 Representative data (`representative_images`): `--data` TFRecords (any source
-written by `python -m hiu_tf data`), `--data config` (the run's data config),
-or, by default, synthetic hands made in memory by
+written by `python -m hiu_tf data`) or image files (`export.calibration`: read
+strictly, unreadable ones skipped and counted), `--data config` (the run's data
+config), or, by default, synthetic hands made in memory by
 `hiu_tf.data.sources.synthetic.SyntheticGenerator` with the run's hand model.
 """
 
@@ -103,12 +104,14 @@ def representative_images(
         config: the run's `ExperimentConfig` (input size, hand model, data sources).
         count: number of images.
         data: None (synthetic hands made in memory), "config" (the run's
-            `data.eval_sources`, else `data.sources`) or a TFRecord folder, glob or file.
+            `data.eval_sources`, else `data.sources`), or a TFRecord or image
+            folder, glob or file (`export.calibration.load_images`).
         seed: seed of the synthetic generator.
 
     Raises:
         ExportError: the data cannot be read or holds fewer than `count` images
             (fewer are used, with a warning, if at least one was read).
+            Unreadable images are skipped, counted and reported in a warning.
     """
     size = config.model.input_size
     if count < 1:
@@ -121,28 +124,25 @@ def representative_images(
         )
         images = [s["image"] for _, s in generator(seed, count)]
         return np.stack(images).astype(np.float32) * 255.0
-    from hiu_tf.data import pipeline
+    from export import calibration
 
     if data == "config":
-        ds = pipeline.dataset_from_config(
-            config.data, image_size=size, training=False, output="dict"
-        )
+        from hiu_tf.data import pipeline
+
+        sources = config.data.eval_sources or config.data.sources
+        paths = [s.path for s in pipeline.sources_from_config(sources)]
     else:
-        ds = pipeline.build_dataset(
-            [pipeline.Source(data)],
-            image_size=size,
-            heatmap_size=size // 4,
-            batch_size=1,
-            training=False,
+        paths = [data]
+    images, stats = calibration.load_images(paths, size, count)
+    if stats["skipped_corrupt"] or stats["damaged_shards"]:
+        logger.warning(
+            "representative data: skipped %d unreadable image(s) and %d damaged shard tail(s)",
+            stats["skipped_corrupt"],
+            stats["damaged_shards"],
         )
-    images = []
-    for batch in ds.unbatch().take(count):
-        images.append(np.asarray(batch["image"], np.float32) * 255.0)
-    if not images:
-        raise ExportError(f"no images in the representative data. Received: --data {data!r}")
     if len(images) < count:
         logger.warning("representative data: %d images (asked for %d)", len(images), count)
-    return np.stack(images)
+    return images
 
 
 # --------------------------------------------------------------------------- conversion

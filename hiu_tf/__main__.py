@@ -3,6 +3,10 @@
 Thin dispatch: each command lives in `hiu_tf/cli/<module>.py` with
 `configure(parser)` and `run(args) -> int`, and is imported only when used,
 so `python -m hiu_tf --help` does not import TensorFlow.
+
+A command prints its own progress, results and errors only: `cli` first hides
+TensorFlow's start-up and log lines (`hiu_tf.cli.quiet`), unless `-v` /
+`--verbose` (before or after the command) or `HIU_VERBOSE=1` asks for them.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m hiu_tf",
         description="HIU-DMTL hand image understanding in Keras/TensorFlow.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    verbose_help = "log debug messages and show TensorFlow's own log lines (also: HIU_VERBOSE=1)"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Only the chosen command's module is imported.
     chosen = next((a for a in argv if not a.startswith("-")), None)
@@ -53,12 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
             importlib.import_module(module).configure(p)
+            # Also accepted after the command; SUPPRESS keeps a flag given before it.
+            p.add_argument(
+                "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help
+            )
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    from hiu_tf.cli.quiet import wants_verbose
+
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose or wants_verbose([]) else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     module = importlib.import_module(commands[args.command][0])
@@ -72,5 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def cli() -> int:
+    """`python -m hiu_tf`: hides TensorFlow's own output unless asked (see above), then `main`."""
+    from hiu_tf.cli import quiet
+
+    quiet.install(sys.argv[1:])
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

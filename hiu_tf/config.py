@@ -236,6 +236,13 @@ class ModelConfig(_Section):
             error is smallest within 2 % of the true depth at every map size (a
             test checks it on the open hand), at the price of gradients only near
             the outline.
+        mask_refine_width: channels of `MaskRefiner` (ours, not the paper's), which
+            refines the last stack's mask to S/2 from the stem's first convolution and
+            outputs it as `mask_logits`, trained by the `mask_fine` loss term; the
+            S/4 mask cannot draw fingers that are one map pixel wide. 0 = off, the
+            paper's mask only (needs the "mask" task when > 0; >= 0).
+        mask_refine_levels: resolutions the `MaskRefiner` doubles to: 1 = S/2 (from
+            the stem's first convolution), 2 = S (then from the input image as well).
     """
 
     SECTION: ClassVar[str] = "model"
@@ -278,6 +285,8 @@ class ModelConfig(_Section):
     head_gradient_scale: float = 0.01
     render_mask: bool = True
     render_sigma: float | None = None
+    mask_refine_width: int = 0
+    mask_refine_levels: int = 1
 
     def validate(self) -> None:
         s = self.SECTION
@@ -354,6 +363,15 @@ class ModelConfig(_Section):
         if not (math.isfinite(self.depth_range) and self.depth_range > 1):
             raise _fail(f"{s}.depth_range", self.depth_range, "must be > 1")
         _positive(s, "head_gradient_scale", self.head_gradient_scale, allow_zero=True)
+        if self.mask_refine_width < 0:
+            raise _fail(f"{s}.mask_refine_width", self.mask_refine_width, "must be >= 0")
+        _one_of(s, "mask_refine_levels", self.mask_refine_levels, (1, 2))
+        if self.mask_refine_width and "mask" not in self.tasks:
+            raise _fail(
+                f"{s}.mask_refine_width",
+                self.mask_refine_width,
+                "needs the 'mask' task in model.tasks (or 0)",
+            )
 
     @property
     def heatmap_size(self) -> int:
@@ -459,6 +477,8 @@ class LossConfig(_Section):
         heatmap: heat-maps of every stack (L_hm).
         pof: part orientation fields of every stack (L_pof).
         mask: segmentation cross-entropy of every stack (L_seg).
+        mask_fine: the same for the refined mask (`model.mask_refine_width`; ours).
+        mask_iou: 1 - soft IoU of the final mask (refined if there is a refiner; ours).
         bone_3d: orientation of the regressed 3D bones vs. ground truth (L_3d).
         reproj_2d: re-projected 2D joints vs. ground truth (L_2d).
         render_mask: rendered silhouette vs. ground-truth mask (L_mask).
@@ -472,8 +492,8 @@ class LossConfig(_Section):
         joints_3d: root-relative 3D keypoints, in units of 10 cm (`has_3d`; ours).
         depth: the anchor's depth in focal-length units, log error (`has_3d`; ours).
 
-    The last five are not in the paper (`hiu_tf.losses` says what each does and
-    why); `training/configs/objective-paper.yaml` switches them off.
+    `mask_fine`, `mask_iou` and the last five are not in the paper (`hiu_tf.losses` says what
+    each does and why); `training/configs/objective-paper.yaml` switches them off.
 
     The heat-map and POF terms are pixel means of sparse maps: about 0.05 and 0.012
     for an all-zero prediction on 16 x 16 maps, and smaller on larger maps (the
@@ -487,6 +507,8 @@ class LossConfig(_Section):
     heatmap: float = 1.0
     pof: float = 1.0
     mask: float = 1.0
+    mask_fine: float = 1.0
+    mask_iou: float = 0.0
     bone_3d: float = 1.0
     reproj_2d: float = 1.0
     render_mask: float = 1.0

@@ -22,6 +22,15 @@ grow with `num_stacks`):
                  channel only with `has_3d` as well.
     mask         pixel-mean sigmoid cross-entropy of the mask logits vs `mask_small`
                  (`has_mask`).
+    mask_fine    the same for the refined mask `mask_logits` (S/2; `MaskRefiner`,
+                 ours, with `model.mask_refine_width`) vs the full-resolution `mask`
+                 averaged over each 2 x 2 block (a soft target) (`has_mask`).
+    mask_iou     1 - soft IoU (Jaccard index) of the model's final mask, the refined
+                 `mask_logits` vs the block-averaged `mask` or, without a refiner, the
+                 last stack's vs `mask_small` (`has_mask`; ours, off by default). The
+                 cross-entropy is a pixel mean, so the few pixels of thin fingers count
+                 little in it; the IoU, which the mask is judged by, weighs the hand's
+                 pixels against its own area.
 
 Regressor (the mesh branch; with `regress_every_stack` also averaged over the
 stacks that regress a mesh):
@@ -103,6 +112,8 @@ TERMS = (
     "heatmap",
     "pof",
     "mask",
+    "mask_fine",
+    "mask_iou",
     "bone_3d",
     "reproj_2d",
     "render_mask",
@@ -122,6 +133,7 @@ LABEL_KEYS = (
     "pof",
     "pof_weight",
     "mask_small",
+    "mask",
     "keypoints_px",
     "keypoint_visible",
     "joints_cam",
@@ -235,6 +247,69 @@ def mask_loss(logits, mask, has_mask) -> tf.Tensor:
     _check_rank(logits, "logits", 3, "[B, h, h, 1]")
     ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=mask, logits=logits)
     return masked_mean(tf.reduce_mean(ce, axis=(1, 2)), has_mask)
+
+
+def fine_mask_loss(logits, mask, has_mask) -> tf.Tensor:
+    """`mask_loss` of logits at a fraction of the label's resolution (`mask_fine`).
+
+    The `[B, S, S]` label is averaged over blocks of `S / s` pixels, so the target at
+    the logits' resolution `s` is the covered fraction of each pixel, in [0, 1].
+
+    Args:
+        logits: `[B, s, s, 1]` hand-vs-background logits; `S` divisible by `s`.
+        mask: `[B, S, S]` label in {0, 1} (`mask`).
+        has_mask: `[B]` the sample has a mask label.
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs).
+    """
+    logits = _float(logits, "logits")
+    mask = _float(mask, "mask", logits)
+    _check_rank(logits, "logits", 4, "[B, s, s, 1]")
+    _check_rank(mask, "mask", 3, "[B, S, S]")
+    return mask_loss(logits, _block_mean_target(logits, mask, "fine_mask_loss"), has_mask)
+
+
+def _block_mean_target(logits: tf.Tensor, mask: tf.Tensor, fn: str) -> tf.Tensor:
+    """`[B, S, S]` label averaged over blocks of `S / s` pixels: `[B, s, s]`."""
+    size, full = logits.shape[1], mask.shape[1]
+    if size is None or full is None or full % size:
+        raise ValueError(
+            f"{fn} needs the label's side to be a multiple of the logits' side. "
+            f"Received: logits.shape={logits.shape}, mask.shape={mask.shape}"
+        )
+    factor = full // size
+    if factor == 1:
+        return mask
+    return tf.nn.avg_pool2d(mask[..., tf.newaxis], factor, factor, "VALID")[..., 0]
+
+
+def mask_iou_loss(logits, mask, has_mask) -> tf.Tensor:
+    """`1 - soft IoU` per sample, mean over samples with masks (`mask_iou`).
+
+    With `p = sigmoid(logits)` and the target `t` in [0, 1] at the logits' resolution
+    (the label averaged over blocks of `S / s` pixels, a soft target), the soft IoU is
+    `(sum p t + 1) / (sum (p + t - p t) + 1)` over the pixels; the 1s keep an empty
+    prediction of an empty label at IoU 1 and the gradient finite.
+
+    Args:
+        logits: `[B, s, s, 1]` hand-vs-background logits.
+        mask: `[B, S, S]` label in [0, 1], `S` a multiple of `s` (`mask` or `mask_small`).
+        has_mask: `[B]` the sample has a mask label.
+
+    Returns:
+        Scalar in [0, 1) (float32; float64 for float64 inputs).
+    """
+    logits = _float(logits, "logits")
+    mask = _float(mask, "mask", logits)
+    _check_rank(logits, "logits", 4, "[B, s, s, 1]")
+    _check_rank(mask, "mask", 3, "[B, S, S]")
+    target = _block_mean_target(logits, mask, "mask_iou_loss")
+    p = tf.sigmoid(logits[..., 0])
+    overlap = tf.reduce_sum(p * target, axis=(1, 2))
+    union = tf.reduce_sum(p + target - p * target, axis=(1, 2))
+    iou = (overlap + 1.0) / (union + 1.0)
+    return masked_mean(1.0 - iou, _float(has_mask, "has_mask", logits))
 
 
 # --------------------------------------------------------------------------- regressor
@@ -584,6 +659,8 @@ def active_terms(loss_config, model_config) -> tuple[str, ...]:
         "heatmap": "heatmap" in tasks,
         "pof": "pof" in tasks,
         "mask": "mask" in tasks,
+        "mask_fine": "mask" in tasks and model_config.mask_refine_width > 0,
+        "mask_iou": "mask" in tasks,
         "bone_3d": mesh,
         "reproj_2d": mesh,
         "render_mask": render,
@@ -676,6 +753,24 @@ def total_loss(
                 continue
             values = [_label(labels, key, term) for key in keys]
             terms[term] = _mean([fn(outputs[f"{p}{output}"], *values) for p in prefixes])
+        elif term == "mask_fine" and "mask_logits" in outputs:
+            terms[term] = fine_mask_loss(
+                outputs["mask_logits"],
+                _label(labels, "mask", term),
+                _label(labels, "has_mask", term),
+            )
+        elif term == "mask_iou" and "mask_logits" in outputs:  # the refined mask
+            terms[term] = mask_iou_loss(
+                outputs["mask_logits"],
+                _label(labels, "mask", term),
+                _label(labels, "has_mask", term),
+            )
+        elif term == "mask_iou" and f"stack{n}_mask_logits" in outputs:
+            terms[term] = mask_iou_loss(
+                outputs[f"stack{n}_mask_logits"],
+                _label(labels, "mask_small", term),
+                _label(labels, "has_mask", term),
+            )
         elif term == "render_mask" and "rendered_mask" in outputs:
             terms[term] = rendered_mask_loss(
                 outputs["rendered_mask"],
@@ -800,7 +895,9 @@ __all__ = [
     "shape_loss",
     "heatmap_loss",
     "keypoint_consistency_loss",
+    "fine_mask_loss",
     "mask_consistency_loss",
+    "mask_iou_loss",
     "mask_loss",
     "masked_mean",
     "pof_loss",

@@ -19,6 +19,9 @@ stacks are numbered from 1 as in the paper; N = num_stacks). All float32.
     stack{i}_pof          [B, h, h, 60]  POF, channels 3b..3b+2 = bone b of
                                          `hiu_tf.keypoints.BONES`: (x, y) of the 2D
                                          direction, z of the 3D direction     ("pof" task)
+    mask_logits   [B, S/r, S/r, 1]   the last stack's mask refined by `MaskRefiner` (with
+                                         `mask_refine_width > 0`; ours): r = 2 with
+                                         `mask_refine_levels=1`, 1 with 2   ("mask" task)
     keypoints_px_heatmap  [B, 21, 2]     keypoints read off stack{N}_heatmaps (DARK: blur,
                                          arg max, 2D Gaussian fit; or the paper's Eq. 1:
                                          `ModelConfig.heatmap_decoder`), (x, y) in
@@ -68,6 +71,7 @@ from keras import ops
 
 from hiu_tf.config import ModelConfig, config_to_dict
 from hiu_tf.keypoints import ANCHOR_KEYPOINT
+from hiu_tf.layers.mask_refiner import MaskRefiner
 from hiu_tf.layers.mtl_block import TASK_OUTPUTS, MTLBlock
 from hiu_tf.layers.regressor_head import RegressorHead
 from hiu_tf.layers.soft_argmax import SoftArgmax
@@ -104,6 +108,12 @@ def load_hand_model(spec: str):
     from mano_tf.hand_model import load_hand_model as load
 
     return load(spec)
+
+
+def mask_output_key(keys, num_stacks: int) -> str | None:
+    """The output key of the model's best mask among `keys`: the refined `mask_logits`
+    (`MaskRefiner`) when the model has it, else the last stack's, else None."""
+    return next((k for k in ("mask_logits", f"stack{num_stacks}_mask_logits") if k in keys), None)
 
 
 def canonical_rotation(hand_model) -> np.ndarray:
@@ -199,9 +209,13 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             cfg.stem_width,
             kernel_size=cfg.stem_kernel,
             separable=cfg.separable_stem,
+            return_skip=cfg.mask_refine_width > 0,
             name="stem",
             **common,
         )
+        self.mask_refiner = None
+        if cfg.mask_refine_width > 0:
+            self.mask_refiner = MaskRefiner(cfg.mask_refine_width, name="mask_refiner", **common)
         self.blocks = [
             MTLBlock(
                 cfg.width,
@@ -276,11 +290,16 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             )
         self.stem.build(shape)
         stem_shape = self.stem.compute_output_shape(shape)
+        if self.mask_refiner is not None:
+            stem_shape, skip_shape = stem_shape
         features = None
         for block in self.blocks:
             block_in = stem_shape if features is None else [stem_shape, features]
             block.build(block_in)
             features = block.compute_output_shape(block_in)["features"]
+        if self.mask_refiner is not None:
+            skips = [skip_shape, shape][: self.model_config.mask_refine_levels]
+            self.mask_refiner.build([features[:3] + (1,), features, *skips])
         if self.head is not None:
             self.head.build(features)
         self.built = True
@@ -292,15 +311,24 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             `(stacks, features)`: one dict per stack, its task predictions
             ("heatmaps", "mask_logits", "pof": those of `model.tasks`) and its fused
             "features", in the compute dtype; and the last stack's fused features.
+            With a `MaskRefiner`, the last stack's dict also has "mask_logits_fine"
+            (`[B, S/2, S/2, 1]`, or `[B, S, S, 1]` with `mask_refine_levels=2`).
         """
         x = ops.cast(images, self.compute_dtype) * 2.0 - 1.0  # [0, 1] -> [-1, 1]
         stem = self.stem(x, training=training)
+        if self.mask_refiner is not None:
+            stem, skip = stem
         stacks: list[dict[str, Any]] = []
         features = None
         for block in self.blocks:
             out = block(stem if features is None else [stem, features], training=training)
             features = out["features"]
             stacks.append(out)
+        if self.mask_refiner is not None:
+            skips = [skip, x][: self.model_config.mask_refine_levels]
+            stacks[-1]["mask_logits_fine"] = self.mask_refiner(
+                [stacks[-1]["mask_logits"], features, *skips], training=training
+            )
         return stacks, features
 
     def call(self, images, training=None):
@@ -311,6 +339,8 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             for task in cfg.tasks:
                 key = TASK_OUTPUTS[task][0]
                 outputs[f"stack{i}_{key}"] = ops.cast(out[key], "float32")
+            if "mask_logits_fine" in out:
+                outputs["mask_logits"] = ops.cast(out["mask_logits_fine"], "float32")
             if self.head is not None and cfg.regress_every_stack and i < cfg.num_stacks:
                 keypoints = None
                 if cfg.head_keypoints:  # this stack's own heat-maps

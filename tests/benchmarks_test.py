@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
@@ -285,3 +286,49 @@ def test_bench_learning_options_and_config():
     ):
         with pytest.raises(SystemExit):
             bench_learning.parse_args(argv)
+
+
+def test_bench_pose_oracles_rows_swap_in_the_labels():
+    import dataclasses
+
+    import bench_pose_oracles
+
+    from hiu_tf.data.sources import synthetic
+    from hiu_tf.model import HIUModel
+    from hiu_tf.presets import preset
+
+    gen = synthetic.SyntheticGenerator(synthetic.SynthConfig(image_size=64), "open:right")
+    samples = [s for _, s in gen.generate(0, range(6))]
+    cfg = dataclasses.replace(preset("tiny").model, hand_model="open:right", render_mask=False)
+    model = HIUModel(cfg)
+    errors = bench_pose_oracles.oracle_errors(model, samples)
+    assert set(errors) == set(bench_pose_oracles.ROWS)
+    assert all(np.isfinite(v) for v in errors.values())
+    assert errors["mean fingers, true shape"] > 1.0  # the fingers differ between samples
+    assert errors["true fingers, mean shape"] > 0.1  # the shapes differ too
+    # Labels made with the mean shape: the labelled rotations with shape 0 reproduce
+    # them exactly, so the pose labels and the model's hand model agree.
+    for s in samples:
+        mean_shape = model.mano(pose=s["mano_pose"][None], betas=np.zeros((1, 10), np.float32))
+        s["joints_cam"] = np.asarray(mean_shape["joints"])[0]
+    errors = bench_pose_oracles.oracle_errors(model, samples)
+    assert errors["true fingers, mean shape"] < 1e-3
+    with pytest.raises(ValueError, match="MANO and 3D labels"):
+        bench_pose_oracles.oracle_errors(model, [{**samples[0], "has_mano": 0.0}])
+
+
+def test_bench_mask_ceiling():
+    import bench_mask_ceiling
+
+    yy, xx = np.mgrid[:32, :32] + 0.5
+    disks = np.stack(
+        [((xx - cx) ** 2 + (yy - cy) ** 2 < r**2) for cx, cy, r in ((16, 16, 10), (10, 20, 6))]
+    ).astype(np.float32)
+    assert bench_mask_ceiling.ceiling_iou(disks, 32) == pytest.approx(1.0)
+    # A smooth shape loses more of its outline the coarser the map.
+    soft = [bench_mask_ceiling.ceiling_iou(disks, s) for s in (4, 8, 16)]
+    hard = [bench_mask_ceiling.ceiling_iou(disks, s, soft=False) for s in (4, 8, 16)]
+    assert soft[0] < soft[1] < soft[2] < 1.0 and soft[2] > 0.9
+    assert hard[0] < hard[2] < 1.0
+    with pytest.raises(ValueError, match="multiple"):
+        bench_mask_ceiling.ceiling_iou(disks, 5)

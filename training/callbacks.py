@@ -240,11 +240,12 @@ class PredictionImages(keras.callbacks.Callback):
     def panels(self, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`{name: uint8 [n * T, k * T, 3]}` panels from model outputs (NumPy)."""
         from hiu_tf import visualize
+        from hiu_tf.model import mask_output_key
 
         n = self.num_stacks
         lab = self.labels
         groups = {
-            "backbone": ("keypoints_px_heatmap", f"stack{n}_mask_logits"),
+            "backbone": ("keypoints_px_heatmap", mask_output_key(outputs, n) or ""),
             "mesh": ("keypoints_px", "rendered_mask"),
         }
         result = {}

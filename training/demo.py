@@ -625,16 +625,17 @@ def _resize(image: np.ndarray, side: int) -> np.ndarray:
 def prediction_panels(run_dir: str, heldout: str, path: str, count: int = 4) -> str:
     """input | ground truth | prediction rows of a run's Keras model on held-out samples."""
     from hiu_tf import visualize
+    from hiu_tf.model import mask_output_key
     from hiu_tf.runs import load_run
 
     config, model = load_run(run_dir)
     samples = _read_samples(heldout, count)
     images = np.stack([s["image"] for s in samples]).astype(np.float32)
     out = {k: np.asarray(v) for k, v in model.predict_on_batch(images).items()}
-    mask_key = f"stack{config.model.num_stacks}_mask_logits"
+    mask_key = mask_output_key(out, config.model.num_stacks)
     rows = []
     for i, sample in enumerate(samples):
-        mask = out.get(mask_key)
+        mask = out.get(mask_key) if mask_key else None
         rows.append(
             visualize.overlay_panel(
                 sample["image"],

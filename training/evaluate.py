@@ -342,11 +342,12 @@ def evaluate_model(
     """
     import keras
 
+    from hiu_tf.model import mask_output_key
+
     size = config.model.input_size
     probe = model.predict_on_batch(np.zeros((batch_size, size, size, 3), np.float32))
     outputs = sorted(probe)
-    mask_key = f"stack{config.model.num_stacks}_mask_logits"
-    mask_key = mask_key if mask_key in probe else None
+    mask_key = mask_output_key(probe, config.model.num_stacks)
     has_mesh = "joints_cam" in probe and "vertices" in probe
     if keep_mesh and not has_mesh:
         raise EvaluationError(

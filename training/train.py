@@ -69,6 +69,7 @@ from hiu_tf.config import (
     save_config,
 )
 from hiu_tf.errors import UserError
+from hiu_tf.losses import active_terms
 from hiu_tf.runs import RunPaths
 from training.callbacks import (
     EpochSummaries,
@@ -88,7 +89,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_DIR = "cache"
 DEFAULT_SYNTHETIC_SAMPLES = 1024
-# Full-resolution keys that the losses do not read: not passed as labels.
+# Full-resolution keys not passed as labels (unless `needs_full_mask`: they read `mask`).
 _NOT_LABELS = ("image", "mask")
 
 
@@ -122,20 +123,36 @@ class TrainResult:
 # --------------------------------------------------------------------------- data
 
 
-def split_batch(batch: Mapping[str, tf.Tensor]) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+def split_batch(
+    batch: Mapping[str, tf.Tensor], full_mask: bool = False
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """A pipeline batch dict -> `(image, labels)` for `model.fit`.
 
-    `labels` is the batch without `image` and the full-resolution `mask` (the
-    losses use `mask_small`): the sample dict's labels and flags plus the targets.
+    `labels` is the batch without `image` and, unless `full_mask`, without the
+    full-resolution `mask` (only `needs_full_mask` terms read it; the others use
+    `mask_small`): the sample dict's labels and flags plus the targets.
     """
-    labels = {k: v for k, v in batch.items() if k not in _NOT_LABELS}
+    drop = ("image",) if full_mask else _NOT_LABELS
+    labels = {k: v for k, v in batch.items() if k not in drop}
     return batch["image"], labels
 
 
-def fit_dataset(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """Maps a dataset of pipeline batch dicts to `(image, labels)`; tuples pass unchanged."""
+def needs_full_mask(config: ExperimentConfig) -> bool:
+    """Whether an active loss term reads the full-resolution `mask`: `mask_fine`, and
+    `mask_iou` on a refined mask (`model.mask_refine_width`)."""
+    terms = active_terms(config.loss, config.model)
+    return "mask_fine" in terms or ("mask_iou" in terms and config.model.mask_refine_width > 0)
+
+
+def fit_dataset(dataset: tf.data.Dataset, full_mask: bool = False) -> tf.data.Dataset:
+    """Maps a dataset of pipeline batch dicts to `(image, labels)` (`split_batch`);
+    tuples pass unchanged."""
     if isinstance(dataset.element_spec, Mapping):
-        return dataset.map(split_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.map(
+            lambda batch: split_batch(batch, full_mask),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     return dataset
 
 
@@ -385,7 +402,7 @@ def train(
         dataset = dataset_from_config(
             data_config.data, image_size=config.input_size, training=True, seed=tc.seed
         )
-    dataset = fit_dataset(dataset)
+    dataset = fit_dataset(dataset, full_mask=needs_full_mask(config))
     infinite = (
         tf.data.experimental.cardinality(dataset) == tf.data.experimental.INFINITE_CARDINALITY
     )
@@ -483,6 +500,7 @@ __all__ = [
     "TrainResult",
     "TrainingDivergedError",
     "fit_dataset",
+    "needs_full_mask",
     "history_rows",
     "make_optimizer",
     "make_strategy",

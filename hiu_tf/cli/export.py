@@ -46,8 +46,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     tl.add_argument(
         "--data",
-        help="representative data for int8: TFRecords (folder/glob/file) or 'config' "
-        "(the run's data config); default: synthetic hands made in memory",
+        help="representative data for int8: TFRecords or images (folder/glob/file; "
+        "unreadable images are skipped and counted) or 'config' (the run's data config); "
+        "default: synthetic hands made in memory",
     )
     tl.add_argument("--samples", type=int, help="representative images (default: config)")
     tl.add_argument("--no-mesh", action="store_true", help="leave the hand model out")

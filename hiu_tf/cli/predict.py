@@ -4,8 +4,10 @@ Inputs are image files, folders (their images and videos, not recursive) and
 videos (every frame, or every N-th with `--every N`). For each image or frame it
 writes `NAME_overlay.png` (mask, skeleton and, when the model has a mesh, the
 shaded mesh), `NAME_mask.png` and `NAME.json` (all outputs, in image pixels).
-Unreadable files are reported and skipped; the exit code is 0 when at least one
-input succeeded.
+Unreadable files (missing, empty, truncated, corrupt or not an image:
+`hiu_tf.image` decides) are reported on stderr with the reason, counted and
+skipped, and the others go on; the exit code is 0 when at least one input
+succeeded.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import os
 import sys
 
 from hiu_tf.errors import UserError
+from hiu_tf.image import IMAGE_EXTENSIONS
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
@@ -94,7 +96,8 @@ def _frames(path: str, every: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.inference import Predictor, UnreadableImageError, read_image, save_result
+    from export.inference import Predictor, save_result
+    from hiu_tf.image import ImageError, read_image
 
     box = _parse_box(args.bbox)
     if args.every < 1:
@@ -127,10 +130,16 @@ def run(args: argparse.Namespace) -> int:
             else:
                 process(read_image(path), stem, path)
                 done += 1
-        except (UnreadableImageError, ValueError, OSError) as e:
+        except ImageError as e:  # its message names the file
+            failed += 1
+            print(f"skipped {e}", file=sys.stderr)
+        except (ValueError, OSError) as e:
             failed += 1
             print(f"skipped {path}: {e}", file=sys.stderr)
     if not done:
         raise UserError(f"no input could be read ({failed} skipped)")
-    print(f"wrote {done} result(s) to {args.out}" + (f"; skipped {failed}" if failed else ""))
+    print(
+        f"wrote {done} result(s) to {args.out}"
+        + (f"; skipped {failed} unreadable input(s)" if failed else "")
+    )
     return 0

@@ -30,7 +30,7 @@ import glob
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import cv2
@@ -436,3 +436,62 @@ def read_tfrecords(
     return ds.map(
         lambda s: decode_example(s, image_size, with_meta), num_parallel_calls=tf.data.AUTOTUNE
     )
+
+
+def iter_record_images(
+    path: str | os.PathLike, stats: dict[str, int] | None = None, with_masks: bool = False
+) -> Iterator[tuple[str, np.ndarray]]:
+    """The images of a folder / pattern / file of shards, decoded strictly, in file order.
+
+    Reads records one by one in Python (no training pipeline, no targets) and
+    decodes each `image/encoded` with `hiu_tf.image.decode_image`, so a record
+    whose image is truncated or corrupt is logged, counted in
+    `stats["skipped_corrupt"]` and skipped instead of stopping the reading. A
+    shard that ends in a damaged record (cut off, or failing its CRC: TFRecord's
+    `DataLossError`) is counted in `stats["damaged_shards"]`; its records before
+    the damage are kept and reading goes on with the next shard.
+    `stats["records"]` counts the records seen.
+
+    Args:
+        path: folder, glob pattern or file of shards.
+        stats: a dict updated in place (keys above); None keeps no counts.
+        with_masks: also decode each `mask/encoded` (a record with a bad mask is skipped).
+
+    Yields:
+        `(record, image)`: `"<shard file>#<index>"` and `[S, S, 3]` uint8 RGB.
+
+    Raises:
+        TFRecordError: no shards at `path`.
+    """
+    from google.protobuf.message import DecodeError
+
+    from hiu_tf.image import ImageError, decode_image
+
+    stats = {} if stats is None else stats
+    for key in ("records", "skipped_corrupt", "damaged_shards"):
+        stats.setdefault(key, 0)
+    for shard in list_shards(path):
+        records = iter(tf.data.TFRecordDataset(shard).as_numpy_iterator())
+        index = 0
+        while True:
+            try:
+                serialized = next(records)
+            except StopIteration:
+                break
+            except tf.errors.DataLossError as e:
+                stats["damaged_shards"] += 1
+                logger.warning("%s: damaged after %d records, rest skipped: %s", shard, index, e)
+                break
+            name = f"{shard}#{index}"
+            index += 1
+            stats["records"] += 1
+            try:
+                feature = tf.train.Example.FromString(serialized).features.feature
+                image = decode_image(feature["image/encoded"].bytes_list.value[0], name)
+                if with_masks:
+                    decode_image(feature["mask/encoded"].bytes_list.value[0], name + " mask")
+            except (DecodeError, IndexError, ImageError) as e:
+                stats["skipped_corrupt"] += 1
+                logger.warning("skipping record %s: %s", name, e)
+                continue
+            yield name, image

@@ -2,6 +2,7 @@
 
 from hiu_tf.layers.concat_fusion import ConcatFusion
 from hiu_tf.layers.conv_norm_act import ConvNormAct
+from hiu_tf.layers.mask_refiner import MaskRefiner
 from hiu_tf.layers.mtl_block import MTLBlock
 from hiu_tf.layers.mtl_encoder import MTLEncoder
 from hiu_tf.layers.regressor_head import RegressorHead
@@ -14,6 +15,7 @@ from hiu_tf.layers.task_decoder import TaskDecoder
 __all__ = [
     "ConcatFusion",
     "ConvNormAct",
+    "MaskRefiner",
     "MTLBlock",
     "MTLEncoder",
     "RegressorHead",

@@ -20,13 +20,16 @@ class Stem(keras.layers.Layer):
     stride-2 depthwise convolution of the `mobile` stem ~11x slower than a 5 x 5
     one in float32 and ~60x in int8 (`benchmarks/bench_tflite_layers.py --only stem depthwise`).
 
-    Shapes: `[B, S, S, 3]` -> `[B, S/4, S/4, filters]`.
+    Shapes: `[B, S, S, 3]` -> `[B, S/4, S/4, filters]`; with `return_skip=True` the
+    list `[that, [B, S/2, S/2, mid_filters]]`, the first convolution's output too
+    (the skip connection of `MaskRefiner`).
 
     Args:
         filters: output channels.
         mid_filters: channels after the first convolution; None = `filters // 2`.
         kernel_size: side of both convolutions' kernels (odd, >= 3; the paper's 7).
         separable: make the second convolution depthwise-separable.
+        return_skip: also return the first convolution's output (see Shapes).
         norm: "batch" or "group".
         norm_groups: groups of GroupNormalization.
         activation: activation function name.
@@ -39,6 +42,7 @@ class Stem(keras.layers.Layer):
         mid_filters: int | None = None,
         kernel_size: int = 7,
         separable: bool = False,
+        return_skip: bool = False,
         norm: str = "batch",
         norm_groups: int = 8,
         activation: str = "relu",
@@ -60,6 +64,7 @@ class Stem(keras.layers.Layer):
         self.mid_filters = mid_filters
         self.kernel_size = kernel_size
         self.separable = separable
+        self.return_skip = bool(return_skip)
         self.norm = norm
         self.norm_groups = norm_groups
         self.activation = activation
@@ -86,16 +91,18 @@ class Stem(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        x = inputs
-        for conv in self.convs:
+        skip = self.convs[0](inputs, training=training)
+        x = skip
+        for conv in self.convs[1:]:
             x = conv(x, training=training)
-        return x
+        return [x, skip] if self.return_skip else x
 
     def compute_output_shape(self, input_shape):
-        shape = input_shape
-        for conv in self.convs:
+        skip = self.convs[0].compute_output_shape(input_shape)
+        shape = skip
+        for conv in self.convs[1:]:
             shape = conv.compute_output_shape(shape)
-        return shape
+        return [shape, skip] if self.return_skip else shape
 
     def get_config(self):
         config = super().get_config()
@@ -104,6 +111,7 @@ class Stem(keras.layers.Layer):
             mid_filters=self.mid_filters,
             kernel_size=self.kernel_size,
             separable=self.separable,
+            return_skip=self.return_skip,
             norm=self.norm,
             norm_groups=self.norm_groups,
             activation=self.activation,

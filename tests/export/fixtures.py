@@ -358,3 +358,42 @@ def int8_keypoint_parity(got: np.ndarray, ref: np.ndarray, truth: np.ndarray) ->
         and out["mean_error_rise_px"] <= goal["mean_error_rise_px"]
     )
     return out
+
+
+class InProcessServing:
+    """A gRPC `PredictionService` on the loopback (a random port), for client tests.
+
+    `predict(signature_name, inputs)` maps the request's input arrays to batched
+    output arrays; a `KeyError` it raises (unknown signature or input) becomes the
+    INVALID_ARGUMENT status TF Serving answers with. Received requests are kept in
+    `requests`. Call `stop()` when done.
+    """
+
+    def __init__(self, predict):
+        from concurrent import futures
+
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        from export import client
+
+        requests = self.requests = []
+
+        class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+            def Predict(self, request, context):
+                requests.append(request)
+                signature, inputs = client.decode_grpc_request(request)
+                try:
+                    outputs = predict(signature, inputs)
+                except KeyError as e:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e.args[0]))
+                return client.grpc_response_from_outputs(outputs)
+
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(), self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.target = f"127.0.0.1:{self.port}"
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop(grace=None)

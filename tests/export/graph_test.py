@@ -48,3 +48,25 @@ def test_no_mesh_needs_a_pose_without_the_hand_model(monkeypatch):
     with pytest.raises(graph.ExportError, match="flat_hand_mean"):
         graph.check_exportable(model, mesh=False)
     graph.check_exportable(model, mesh=True)
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_forward_exports_the_refined_mask(hand_model, levels):
+    import dataclasses
+
+    from hiu_tf.model import HIUModel
+    from hiu_tf.presets import preset
+
+    cfg = dataclasses.replace(
+        preset("tiny").model,
+        hand_model=hand_model,
+        mask_refine_width=8,
+        mask_refine_levels=levels,
+        render_mask=False,
+    )
+    model = HIUModel(cfg)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    ref = model(images / 255.0, training=False)["mask_logits"]  # [2, 32 * levels, ..., 1]
+    out = graph.forward(model, images)["mask"]
+    want = tf.sigmoid(tf.image.resize(ref, (64, 64), "bilinear"))[..., 0]
+    np.testing.assert_allclose(np.asarray(out), want.numpy(), atol=1e-5)

@@ -1,5 +1,3 @@
-import struct
-
 import cv2
 import numpy as np
 import pytest
@@ -14,44 +12,12 @@ def _keras_predictor():
     return Predictor.from_keras(model, config)
 
 
-def _exif_jpeg(image_rgb: np.ndarray, orientation: int) -> bytes:
-    """A JPEG with a hand-written EXIF APP1 segment holding only the orientation tag."""
-    ok, jpeg = cv2.imencode(".jpg", image_rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 98])
-    assert ok
-    tiff = b"MM\x00\x2a" + struct.pack(">I", 8)  # big-endian TIFF header, IFD at offset 8
-    tiff += struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
-    tiff += struct.pack(">I", 0)  # no next IFD
-    payload = b"Exif\x00\x00" + tiff
-    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
-    data = jpeg.tobytes()
-    return data[:2] + app1 + data[2:]
-
-
-def test_read_odd_images(tmp_path):
+def test_to_rgb8_converts_arrays():
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    gray = rgb[..., 0]
-    cv2.imwrite(str(tmp_path / "gray.png"), gray)
-    np.testing.assert_array_equal(
-        inference.read_image(str(tmp_path / "gray.png")), np.repeat(gray[..., None], 3, -1)
-    )
-    rgba = np.concatenate([rgb, np.full((30, 40, 1), 7, np.uint8)], -1)
-    cv2.imwrite(str(tmp_path / "rgba.png"), rgba[..., [2, 1, 0, 3]])
-    np.testing.assert_array_equal(inference.read_image(str(tmp_path / "rgba.png")), rgb)
-    deep = rgb.astype(np.uint16) * 257
-    cv2.imwrite(str(tmp_path / "deep.png"), deep[..., ::-1])
-    np.testing.assert_array_equal(inference.read_image(str(tmp_path / "deep.png")), rgb)
-    np.testing.assert_array_equal(inference.to_rgb8(deep), rgb)
-    # EXIF orientation 6: the stored pixels are shown rotated 90 degrees clockwise.
-    smooth = cv2.resize(rgb, (40, 30), interpolation=cv2.INTER_AREA)
-    smooth = cv2.GaussianBlur(smooth, (0, 0), 2)
-    (tmp_path / "exif.jpg").write_bytes(_exif_jpeg(smooth, 6))
-    upright = inference.read_image(str(tmp_path / "exif.jpg"))
-    assert upright.shape == (40, 30, 3)
-    assert np.abs(upright.astype(int) - np.rot90(smooth, -1)).mean() < 4
-    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(inference.UnreadableImageError):
-        inference.read_image(str(tmp_path / "bad.png"))
+    np.testing.assert_array_equal(inference.to_rgb8(rgb.astype(np.uint16) * 257), rgb)
+    np.testing.assert_array_equal(inference.to_rgb8(rgb[..., 0]), np.repeat(rgb[..., :1], 3, -1))
+    np.testing.assert_array_equal(inference.to_rgb8(rgb / 255.0), rgb)
 
 
 def test_crop_geometry():

@@ -21,6 +21,47 @@ def test_version_dir():
         saved_model.version_dir("exports/hiu/0", 1)
 
 
+def test_warmup_records_round_trip_through_prediction_log(tmp_path):
+    from tensorflow.core.framework import types_pb2
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = tmp_path / "tf_serving_warmup_requests"
+    assert saved_model.write_warmup_requests(str(path), "hands", 32, bytes_signature=True) == 2
+    records = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
+    logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
+    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log", "predict_log"]
+    requests = [log.predict_log.request for log in logs]
+    assert [r.model_spec.name for r in requests] == ["hands", "hands"]
+    assert [r.model_spec.signature_name for r in requests] == ["serving_default", "serving_bytes"]
+    # The test card, independently: red rises left to right, green top to bottom, blue 128.
+    ramp = np.round(np.linspace(0, 255, 32)).astype(np.uint8)
+    card = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], np.uint8(128)), axis=-1)
+    assert np.abs(saved_model.warmup_image(32).astype(int) - card).max() <= 1
+    images = requests[0].inputs["images"]
+    assert list(requests[0].inputs) == ["images"] and images.dtype == types_pb2.DT_FLOAT
+    assert [d.size for d in images.tensor_shape.dim] == [1, 32, 32, 3]
+    np.testing.assert_array_equal(tf.make_ndarray(images), saved_model.warmup_image(32)[None])
+    encoded = requests[1].inputs["image_bytes"]
+    assert list(requests[1].inputs) == ["image_bytes"] and encoded.dtype == types_pb2.DT_STRING
+    assert [d.size for d in encoded.tensor_shape.dim] == [1]
+    png = cv2.imdecode(np.frombuffer(encoded.string_val[0], np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(png[..., ::-1], saved_model.warmup_image(32))
+    # read_warmup_requests gives the same, and refuses records that are not predict logs.
+    back = saved_model.read_warmup_requests(str(path))
+    assert [(r["model_name"], r["signature_name"]) for r in back] == [
+        ("hands", "serving_default"),
+        ("hands", "serving_bytes"),
+    ]
+    np.testing.assert_array_equal(back[0]["inputs"]["images"], tf.make_ndarray(images))
+    assert back[1]["inputs"]["image_bytes"].tolist() == list(encoded.string_val)
+    other = prediction_log_pb2.PredictionLog()
+    other.classify_log.request.model_spec.name = "hands"
+    with tf.io.TFRecordWriter(str(tmp_path / "bad")) as writer:
+        writer.write(other.SerializeToString())
+    with pytest.raises(saved_model.ExportError, match="holds classify_log, not a predict_log"):
+        saved_model.read_warmup_requests(str(tmp_path / "bad"))
+
+
 def test_layout_cli_show_and_warmup():
     path = fixtures.saved_model_dir()
     assert os.path.basename(path) == "1"
@@ -130,6 +171,44 @@ def test_bytes_signature_and_client_round_trip():
     np.testing.assert_allclose(got["mask"], expected["mask"][0], atol=1e-4)
     with pytest.raises(ValueError, match="error"):
         client.parse_response('{"error": "bad input"}')
+
+
+def test_grpc_client_against_the_saved_model():
+    """The gRPC helper's request, run by the SavedModel as TF Serving would, parsed back."""
+    import grpc
+
+    module = tf.saved_model.load(fixtures.saved_model_dir())
+
+    def run(signature, inputs):
+        function = module.signatures[signature]
+        return {
+            k: v.numpy()
+            for k, v in function(**{k: tf.constant(v) for k, v in inputs.items()}).items()
+        }
+
+    server = fixtures.InProcessServing(run)
+    try:
+        images = fixtures.hand_images()[:2]
+        results = client.predict_grpc(server.target, [images[0], images[1]], timeout=60)
+        ref = module.signatures["serving_default"](images=tf.constant(images, tf.float32))
+        assert len(results) == 2
+        for i in range(2):
+            assert results[i]["image_size"].dtype == np.int32
+            np.testing.assert_allclose(
+                results[i]["keypoints_px"], ref["keypoints_px"][i], atol=1e-3
+            )
+            np.testing.assert_allclose(results[i]["mask"], ref["mask"][i], atol=1e-4)
+            np.testing.assert_array_equal(results[i]["image_size"], [64, 64])
+        floats = client.predict_grpc(
+            server.target, images, signature_name="serving_default", timeout=60
+        )
+        for i in range(2):
+            np.testing.assert_array_equal(floats[i]["keypoints_px"], ref["keypoints_px"][i])
+        with pytest.raises(grpc.RpcError) as error:
+            client.predict_grpc(server.target, [b"not an image"], timeout=60)
+        assert error.value.code() == grpc.StatusCode.UNKNOWN
+    finally:
+        server.stop()
 
 
 def test_no_mesh_leaves_the_hand_model_out():

@@ -124,6 +124,12 @@ def test_sections_validate_on_construction_and_are_frozen():
         DataConfig(batch_size=0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ModelConfig().width = 3
+    with pytest.raises(ConfigError, match="model.mask_refine_width"):
+        ModelConfig(mask_refine_width=-1)
+    with pytest.raises(ConfigError, match="model.mask_refine_levels"):
+        ModelConfig(mask_refine_width=8, mask_refine_levels=3)
+    with pytest.raises(ConfigError, match="needs the 'mask' task"):
+        ModelConfig(mask_refine_width=8, tasks=("heatmap",))
 
 
 def test_resolved_sizes():

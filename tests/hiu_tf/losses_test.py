@@ -53,6 +53,21 @@ def ref_mask(logits, mask, has_mask):
     return (per * has_mask).sum() / has_mask.sum() if has_mask.sum() else 0.0
 
 
+def ref_mask_iou(logits, target, has_mask):
+    """1 - soft IoU per sample, written pixel by pixel."""
+    per = []
+    for b in range(logits.shape[0]):
+        inter = union = 0.0
+        for y in range(logits.shape[1]):
+            for x in range(logits.shape[2]):
+                p, t = 1.0 / (1.0 + np.exp(-logits[b, y, x, 0])), target[b, y, x]
+                inter += p * t
+                union += p + t - p * t
+        per.append(1.0 - (inter + 1.0) / (union + 1.0))
+    per = np.asarray(per)
+    return (per * has_mask).sum() / has_mask.sum() if has_mask.sum() else 0.0
+
+
 def ref_bone(pred, target, has_3d):
     def units(j):
         v = np.stack([j[:, c] - j[:, p] for p, c in BONES], axis=1)
@@ -125,6 +140,7 @@ def _batch(seed=0, unlabelled=False):
         out[f"stack{i}_heatmaps"] = rng.normal(0, 0.3, (B, H, H, K)).astype(f)
         out[f"stack{i}_mask_logits"] = rng.normal(0, 2, (B, H, H, 1)).astype(f)
         out[f"stack{i}_pof"] = rng.normal(0, 0.5, (B, H, H, C)).astype(f)
+    out["mask_logits"] = rng.normal(0, 2, (B, 2 * H, 2 * H, 1)).astype(f)  # MaskRefiner's
     out["keypoints_px_heatmap"] = rng.uniform(0, S, (B, K, 2)).astype(f)
     out["keypoints_px"] = rng.uniform(0, S, (B, K, 2)).astype(f)
     out["joints_cam"] = rng.normal(0, 0.05, (B, K, 3)).astype(f) + f(0.5)
@@ -146,6 +162,7 @@ def _batch(seed=0, unlabelled=False):
         "pof": rng.normal(0, 0.5, (B, H, H, C)).astype(f),
         "pof_weight": (rng.random((B, C)) < 0.7).astype(f),
         "mask_small": (rng.random((B, H, H)) < 0.4).astype(f),
+        "mask": (rng.random((B, int(S), int(S))) < 0.4).astype(f),
         "keypoints_px": rng.uniform(0, S, (B, K, 2)).astype(f),
         "keypoint_visible": (rng.random((B, K)) < 0.8).astype(f),
         "joints_cam": rng.normal(0, 0.05, (B, K, 3)).astype(f) + f(0.5),
@@ -163,7 +180,8 @@ def _batch(seed=0, unlabelled=False):
 
 
 def _model_config(**fields):
-    return dataclasses.replace(ModelConfig(num_stacks=2, input_size=int(S)), **fields)
+    base = ModelConfig(num_stacks=2, input_size=int(S), mask_refine_width=8)
+    return dataclasses.replace(base, **fields)
 
 
 # --------------------------------------------------------------------------- values
@@ -256,7 +274,9 @@ def test_bone_loss_is_zero_for_the_same_directions_and_two_for_opposite_ones():
 
 def test_total_loss_combines_the_weights_in_one_place():
     out, lab = _batch(3)
-    weights = LossConfig(heatmap=2.0, pof=0.5, mask=1.5, ssl_mask=0.3, shape_prior=0.0)
+    weights = LossConfig(
+        heatmap=2.0, pof=0.5, mask=1.5, mask_iou=0.7, ssl_mask=0.3, shape_prior=0.0
+    )
     total, terms = losses.total_loss(out, lab, weights, _model_config())
     assert tuple(terms) == tuple(t for t in losses.TERMS if t != "shape_prior")
     expected = sum(getattr(weights, t) * float(v) for t, v in terms.items())
@@ -275,6 +295,18 @@ def test_total_loss_combines_the_weights_in_one_place():
     # Self-supervision uses the last stack's mask.
     ssl = ((_np(out["rendered_mask"]) - _sigmoid(_np(out["stack2_mask_logits"]))) ** 2).mean()
     assert float(terms["ssl_mask"]) == pytest.approx(ssl, rel=1e-5)
+    # The refined mask is compared with the full-resolution label, averaged over 2 x 2.
+    target = n["mask"].reshape(B, 2 * H, 2, 2 * H, 2).mean(axis=(2, 4))
+    fine = ref_mask(_np(out["mask_logits"]), target, n["has_mask"])
+    assert float(terms["mask_fine"]) == pytest.approx(fine, rel=1e-5)
+    # So is the IoU term: the final (refined) mask, not the stacks'.
+    iou = ref_mask_iou(_np(out["mask_logits"]), target, n["has_mask"])
+    assert float(terms["mask_iou"]) == pytest.approx(iou, rel=1e-5)
+    # Without a refiner the IoU term reads the last stack's mask and `mask_small`.
+    del out["mask_logits"]
+    _, terms = losses.total_loss(out, lab, weights, _model_config(mask_refine_width=0))
+    iou = ref_mask_iou(_np(out["stack2_mask_logits"]), n["mask_small"], n["has_mask"])
+    assert float(terms["mask_iou"]) == pytest.approx(iou, rel=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -299,15 +331,21 @@ def test_total_loss_combines_the_weights_in_one_place():
             },
         ),
         ({"render_mask": False}, {"render_mask", "ssl_mask"}),
-        ({"tasks": ("pof",)}, {"heatmap", "mask", "ssl_mask", "ssl_2d"}),
+        ({"mask_refine_width": 0}, {"mask_fine"}),
+        (
+            {"tasks": ("pof",), "mask_refine_width": 0},
+            {"heatmap", "mask", "mask_fine", "mask_iou", "ssl_mask", "ssl_2d"},
+        ),
     ],
 )
 def test_terms_follow_the_model_config(fields, absent):
     out, lab = _batch(4)
     cfg = _model_config(**fields)
-    _, terms = losses.total_loss(out, lab, LossConfig(), cfg)
+    _, terms = losses.total_loss(out, lab, LossConfig(mask_iou=1.0), cfg)
     assert set(terms) == set(losses.TERMS) - absent
-    assert set(losses.active_terms(LossConfig(), cfg)) == set(losses.TERMS) - absent
+    _, terms = losses.total_loss(out, lab, LossConfig(), cfg)  # mask_iou is off by default
+    assert set(terms) == set(losses.TERMS) - absent - {"mask_iou"}
+    assert set(losses.active_terms(LossConfig(mask_iou=1.0), cfg)) == set(losses.TERMS) - absent
 
 
 def test_terms_of_missing_outputs_are_skipped_and_missing_labels_are_named():
@@ -359,7 +397,7 @@ def test_unlabelled_batch_gives_zero_supervised_loss_and_finite_zero_gradients()
     out, lab = _batch(8, unlabelled=True)
     variables = {k: tf.Variable(v) for k, v in out.items()}
     with tf.GradientTape() as tape:
-        total, terms = losses.total_loss(variables, lab, LossConfig(), _model_config())
+        total, terms = losses.total_loss(variables, lab, LossConfig(mask_iou=1.0), _model_config())
     for term in SUPERVISED_TERMS:
         assert float(terms[term]) == 0.0, term
     grads = dict(zip(variables, tape.gradient(total, list(variables.values())), strict=True))
@@ -385,8 +423,8 @@ def test_unlabelled_samples_do_not_change_the_supervised_terms():
         extra_lab[key] = np.zeros_like(extra_lab[key])
     both_out = {k: np.concatenate([v, extra_out[k]]) for k, v in out.items()}
     both_lab = {k: np.concatenate([v, extra_lab[k]]) for k, v in lab.items()}
-    _, alone = losses.total_loss(out, lab, LossConfig(), _model_config())
-    _, mixed = losses.total_loss(both_out, both_lab, LossConfig(), _model_config())
+    _, alone = losses.total_loss(out, lab, LossConfig(mask_iou=1.0), _model_config())
+    _, mixed = losses.total_loss(both_out, both_lab, LossConfig(mask_iou=1.0), _model_config())
     for term in SUPERVISED_TERMS:
         assert float(mixed[term]) == pytest.approx(float(alone[term]), rel=1e-5), term
 
@@ -447,6 +485,14 @@ def test_gradients_match_finite_differences():
             rng.normal(0, 0.5, (b, h, h, 6)),
         ),
         "mask": (lambda p: losses.mask_loss(p, mask, has), rng.normal(0, 2, (b, h, h, 1))),
+        "mask_fine": (
+            lambda p: losses.fine_mask_loss(p, np.repeat(np.repeat(mask, 2, 1), 2, 2), has),
+            rng.normal(0, 2, (b, h, h, 1)),
+        ),
+        "mask_iou": (
+            lambda p: losses.mask_iou_loss(p, np.repeat(np.repeat(mask, 2, 1), 2, 2), has),
+            rng.normal(0, 2, (b, h, h, 1)),
+        ),
         "bone_3d": (
             lambda p: losses.bone_orientation_loss(p, joints, has),
             rng.normal(0, 0.05, (b, 21, 3)),
@@ -499,6 +545,48 @@ def test_gradients_match_finite_differences():
         assert fn(tf.constant(x)).dtype == tf.float64, name  # float64 stays float64
         err = _grad_check(fn, x)
         assert err < 1e-6, (name, err)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_fine_mask_loss_matches_numpy_on_block_averaged_labels(factor):
+    rng = _rng(20 + factor)
+    logits = rng.normal(0, 2, (B, H, H, 1))
+    full = (rng.random((B, H * factor, H * factor)) < 0.4).astype(np.float64)
+    has = _flags(rng)
+    # The target of a logit pixel: the share of its factor x factor label pixels that are on.
+    target = full.reshape(B, H, factor, H, factor).mean(axis=(2, 4))
+    got = losses.fine_mask_loss(tf.constant(logits), tf.constant(full), tf.constant(has))
+    np.testing.assert_allclose(got.numpy(), ref_mask(logits, target, has), rtol=1e-10)
+
+
+def test_fine_mask_losses_reject_labels_that_are_not_a_multiple_of_the_logits():
+    for fn in (losses.fine_mask_loss, losses.mask_iou_loss):
+        with pytest.raises(ValueError, match="multiple"):
+            fn(tf.zeros((2, 8, 8, 1)), tf.zeros((2, 20, 20)), tf.ones(2))
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_mask_iou_loss_matches_numpy_on_block_averaged_labels(factor):
+    rng = _rng(30 + factor)
+    logits = rng.normal(0, 2, (B, H, H, 1))
+    full = (rng.random((B, H * factor, H * factor)) < 0.4).astype(np.float64)
+    has = _flags(rng)
+    target = full.reshape(B, H, factor, H, factor).mean(axis=(2, 4))
+    got = losses.mask_iou_loss(tf.constant(logits), tf.constant(full), tf.constant(has))
+    np.testing.assert_allclose(got.numpy(), ref_mask_iou(logits, target, has), rtol=1e-10)
+
+
+def test_mask_iou_loss_is_near_zero_for_a_confident_right_mask_and_one_for_a_wrong_one():
+    mask = np.zeros((2, 8, 8), np.float32)
+    mask[:, 2:6, 3:7] = 1.0
+    right = np.where(mask > 0, 20.0, -20.0)[..., None]
+    has = np.ones(2, np.float32)
+    assert float(losses.mask_iou_loss(right, mask, has)) == pytest.approx(0.0, abs=1e-6)
+    # All wrong: IoU (0 + 1) / (64 + 1).
+    assert float(losses.mask_iou_loss(-right, mask, has)) == pytest.approx(64 / 65, rel=1e-5)
+    # An empty prediction of an empty label is right.
+    empty = np.full((2, 8, 8, 1), -20.0, np.float32)
+    assert float(losses.mask_iou_loss(empty, 0 * mask, has)) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_consistency_losses_stop_the_gradient_into_the_backbone_side():

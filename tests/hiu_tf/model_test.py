@@ -240,6 +240,7 @@ def test_a_few_training_steps_lower_a_simple_loss(hand_model):
             ["stack1_pof", "keypoints_px_heatmap", "keypoints_px"],
             ["stack1_mask_logits", "rendered_mask"],
         ),
+        ({"tasks": ("mask",), "mesh_head": False, "mask_refine_width": 8}, ["mask_logits"], []),
         (
             {"rotation": "axis_angle", "focal_mode": "predicted", "regress_every_stack": True},
             ["stack1_keypoints_px", "stack1_camera", "keypoints_px"],
@@ -250,6 +251,30 @@ def test_a_few_training_steps_lower_a_simple_loss(hand_model):
 def test_configurations(hand_model, fields, present, absent):
     out = HIUModel(_tiny(hand_model, **fields))(_images(batch=1))
     assert all(k in out for k in present) and not any(k in out for k in absent), sorted(out)
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_mask_refiner_output_starts_as_the_upsampled_last_stack_mask(hand_model, tmp_path, levels):
+    import tensorflow as tf
+
+    from hiu_tf.model import mask_output_key
+
+    cfg = _tiny(hand_model, mask_refine_width=8, mask_refine_levels=levels, render_mask=False)
+    model = HIUModel(cfg)
+    out = _numpy(model(_images()))
+    side = 32 * levels  # S/2 or S of the 64-px input
+    assert out["mask_logits"].shape == (2, side, side, 1)
+    up = out["stack2_mask_logits"]
+    for _ in range(levels):  # one bilinear x2 per level
+        up = tf.image.resize(up, (2 * up.shape[1],) * 2, "bilinear").numpy()
+    np.testing.assert_allclose(out["mask_logits"], up, atol=1e-5)
+    assert mask_output_key(out, 2) == "mask_logits"
+    del out["mask_logits"]
+    assert mask_output_key(out, 2) == "stack2_mask_logits"
+    path = os.path.join(tmp_path, "refined.keras")
+    model.save(path)
+    again = _numpy(keras.saving.load_model(path)(_images()))
+    np.testing.assert_allclose(again["mask_logits"], up, atol=1e-5)
 
 
 def test_pca_and_mean_pose(hand_model):

@@ -345,3 +345,23 @@ def test_multi_worker_needs_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(TrainError, match="needs the cluster in the TF_CONFIG"):
         make_strategy("multi_worker")
+
+
+@pytest.mark.parametrize(
+    "overrides, full",
+    [
+        ({}, True),  # the preset refines the mask: mask_fine reads the full mask
+        ({"loss.mask_fine": 0.0}, False),
+        ({"loss.mask_fine": 0.0, "loss.mask_iou": 1.0}, True),  # the refined mask's IoU
+        ({"model.mask_refine_width": 0, "loss.mask_iou": 1.0}, False),  # mask_small suffices
+    ],
+)
+def test_the_full_resolution_mask_is_kept_only_for_terms_that_read_it(overrides, full):
+    from training.train import fit_dataset, needs_full_mask
+
+    settings = {"model.mask_refine_width": 8, **overrides}
+    config = apply_overrides(preset("tiny"), [f"{k}={v}" for k, v in settings.items()])
+    assert needs_full_mask(config) is full
+    batch = {"image": tf.zeros((1, 4, 4, 3)), "mask": tf.zeros((1, 4, 4)), "has_mask": [1.0]}
+    _, labels = next(iter(fit_dataset(tf.data.Dataset.from_tensors(batch), full_mask=full)))
+    assert ("mask" in labels) is full

@@ -3,7 +3,8 @@
 A reader lists its *items* (one image and its annotation; a cheap index) and
 turns an item into zero or more samples (RHD gives one per labelled hand).
 Iterating a reader yields `(sample_id, sample)` pairs; an item whose image is
-missing or corrupt is logged, counted in `reader.stats` and skipped.
+missing, empty, truncated, corrupt or not an image (`hiu_tf.image` decides) is
+logged, counted in `reader.stats["skipped_corrupt"]` and skipped.
 
 Crops. `crop_hand` cuts a square around the hand's labelled 2D keypoints (or
 its mask), `box_scale` times the larger side of their bounding box, resizes it
@@ -30,9 +31,14 @@ import numpy as np
 from hiu_tf.data import schema
 from hiu_tf.errors import UserError
 
+# The readers read image files through `hiu_tf.image`; re-exported here with the crops.
+from hiu_tf.image import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
+from hiu_tf.image import ImageError
+from hiu_tf.image import read_image as read_image
+from hiu_tf.image import read_label_image as read_label_image
+
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 TRAIN_SPLITS = ("train", "training")
 
 
@@ -40,8 +46,10 @@ class ReaderError(UserError, ValueError):
     """A dataset root or annotation file that is missing or unreadable."""
 
 
-class CorruptImageError(Exception):
-    """An image file that is missing or cannot be decoded (the item is skipped)."""
+# The readers' name for `hiu_tf.image.ImageError`: raised by `load` for an item that
+# cannot be used (a missing, truncated or corrupt image, an unreadable annotation);
+# `Reader.load_counted` skips and counts it.
+CorruptImageError = ImageError
 
 
 def require_dir(path: str, what: str) -> str:
@@ -56,34 +64,6 @@ def require_file(path: str, what: str) -> str:
     if not os.path.isfile(path):
         raise ReaderError(f"{what} not found: {path!r} does not exist")
     return path
-
-
-def read_image(path: str) -> np.ndarray:
-    """Reads an image as `[H, W, 3]` uint8 RGB.
-
-    Raises:
-        CorruptImageError: the file is missing or not a decodable image.
-    """
-    if not os.path.isfile(path):
-        raise CorruptImageError(f"missing image {path}")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise CorruptImageError(f"cannot decode image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def read_label_image(path: str) -> np.ndarray:
-    """Reads a label / mask image unchanged as `[H, W]` (first channel of colour files).
-
-    Raises:
-        CorruptImageError: the file is missing or not decodable.
-    """
-    if not os.path.isfile(path):
-        raise CorruptImageError(f"missing mask {path}")
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise CorruptImageError(f"cannot decode mask {path}")
-    return image[..., 0] if image.ndim == 3 else image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +143,30 @@ def _resize(array: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
     return cv2.resize(array, (size, size), interpolation=interpolation)
 
 
+def from_opencv_pixels(
+    keypoints_px: np.ndarray | None, intrinsics: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """OpenCV-convention pixel coordinates (integers at pixel centres) -> the project's.
+
+    The project's convention (`mano_tf.camera`) puts pixel centres at
+    half-integers, so a point moves by +0.5 along both axes, and so does the
+    principal point of K (its other entries do not change).
+
+    Args:
+        keypoints_px: `[..., 2]` pixels, or None.
+        intrinsics: `[3, 3]` K with the last row `[0, 0, 1]`, or None.
+
+    Returns:
+        `(keypoints_px, intrinsics)` as float64 arrays (None stays None).
+    """
+    if keypoints_px is not None:
+        keypoints_px = np.asarray(keypoints_px, np.float64) + 0.5
+    if intrinsics is not None:
+        intrinsics = np.array(intrinsics, np.float64)
+        intrinsics[:2, 2] += 0.5
+    return keypoints_px, intrinsics
+
+
 def crop_sample(
     image: np.ndarray,
     box: tuple[int, int, int],
@@ -179,14 +183,24 @@ def crop_sample(
 ) -> dict[str, np.ndarray]:
     """Cuts `box = (x0, y0, side)` out of a full image and its labels into a sample dict.
 
+    This is where dataset pixel coordinates enter the project. Datasets give
+    2D keypoints, and K projects to coordinates, in the OpenCV convention
+    (integer values are pixel centres: pixel column j spans [j - 0.5, j + 0.5));
+    the sample dict, the crops, resizes, augmentation and heat-maps use the
+    convention of `mano_tf.camera` (pixel column j spans [j, j + 1)). So the
+    keypoints get +0.5 and K's principal point +0.5 (`from_opencv_pixels`)
+    before the crop (`u - x0`) and the resize (`u * S / side`), which are exact
+    in the second convention only.
+
     Args:
         image: `[H, W, 3]` uint8 RGB.
         box: crop in image pixels (may reach outside the image: zero padding).
         image_size: output side S.
-        keypoints_px: `[21, 2]` image pixels, canonical order (None: no 2D labels).
+        keypoints_px: `[21, 2]` image pixels, OpenCV convention, canonical order
+            (None: no 2D labels).
         keypoint_visible: `[21]` labelled flags.
         joints_cam: `[21, 3]` metres (needs `intrinsics`).
-        intrinsics: `[3, 3]` K of the full image.
+        intrinsics: `[3, 3]` K of the full image, projecting to OpenCV-convention pixels.
         mask: `[H, W]` nonzero = this hand.
         mano_pose, mano_betas: MANO parameters (full pose, see `schema`).
         is_left: a left hand; the sample is mirrored into a right hand.
@@ -196,6 +210,7 @@ def crop_sample(
     """
     from mano_tf import camera
 
+    keypoints_px, intrinsics = from_opencv_pixels(keypoints_px, intrinsics)
     x0, y0, side = box
     factor = image_size / side
     crop = _resize(_cut(image, x0, y0, side), image_size)
@@ -297,12 +312,16 @@ class Reader:
         mask: np.ndarray | None = None,
         hand: int = 0,
     ) -> tuple[int, int, int] | None:
-        """The crop box around labelled `points` `[N, 2]`, else around `mask`; None if neither."""
+        """The crop box around labelled `points` `[N, 2]`, else around `mask`; None if neither.
+
+        `points` are dataset pixels (OpenCV convention, as `crop_sample` takes
+        them); a mask pixel counts with its centre, `(column, row)` there.
+        """
         if points is not None and len(points):
             centre, side = hand_box(np.asarray(points, np.float64))
         elif mask is not None and np.any(mask):
             ys, xs = np.nonzero(mask)
-            centre, side = hand_box(np.stack([xs + 0.5, ys + 0.5], axis=-1).astype(np.float64))
+            centre, side = hand_box(np.stack([xs, ys], axis=-1).astype(np.float64))
         else:
             return None
         return crop_box(centre, side, self.crop, self.rng(index, hand))

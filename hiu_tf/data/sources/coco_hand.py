@@ -19,9 +19,8 @@ COCO-WholeBody style annotations (`lefthand_kpts`, `righthand_kpts`,
 `lefthand_valid`, `righthand_valid`) are read as well, as two 2D-only hands
 (their masks are of the whole person, so no hand masks).
 
-RLE follows pycocotools: run lengths over the column-major (Fortran-order)
-flattened mask, starting with a run of zeros; compressed `counts` strings use
-its 6-bit, LEB128-like encoding with delta coding from the third run on.
+Masks are decoded by `pycocotools.mask`, the COCO reference implementation
+(`segmentation_to_mask`).
 """
 
 from __future__ import annotations
@@ -46,92 +45,61 @@ from hiu_tf.data.sources.base import (
 logger = logging.getLogger(__name__)
 
 
-def rle_counts_from_string(counts: str | bytes) -> list[int]:
-    """Decodes pycocotools' compressed RLE `counts` string into run lengths."""
-    if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    runs: list[int] = []
-    p = 0
-    n = len(counts)
-    while p < n:
-        x = 0
-        k = 0
-        more = True
-        while more:
-            if p >= n:
-                raise ValueError("truncated RLE string")
-            c = ord(counts[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        runs.append(x)
-    return runs
+def segmentation_to_mask(segmentation, height: int, width: int) -> np.ndarray | None:
+    """A COCO `segmentation` as an `[h, w]` uint8 {0, 1} mask, through `pycocotools.mask`.
 
+    Follows `pycocotools.coco.COCO.annToRLE`: polygons are rasterised by
+    `frPyObjects` and merged into one RLE; an uncompressed RLE (`counts` a
+    list) is compressed by `frPyObjects`; a compressed one is used as it is;
+    then `decode`.
 
-def rle_decode(rle: dict) -> np.ndarray:
-    """A COCO RLE `{"size": [h, w], "counts": list or str}` as an `[h, w]` uint8 mask.
+    pycocotools checks only that the runs do not overflow the mask: runs that
+    stop short leave the rest of its buffer undefined. So a list of counts must
+    sum to h x w, and a compressed string must be exactly what `encode` gives
+    for the mask it decodes to (pycocotools writes them so; a string with
+    empty runs between others, which no COCO tool writes, is refused too).
+    Polygons need at least 3 points (`frPyObjects` would take 4 numbers for a box).
+
+    Returns:
+        The mask, or None for an empty segmentation (or only degenerate polygons).
 
     Raises:
-        ValueError: malformed RLE (negative runs, or runs not covering h x w).
+        ValueError: a malformed segmentation, or an RLE whose size is not the image's.
     """
-    h, w = (int(v) for v in rle["size"])
-    counts = rle["counts"]
-    runs = rle_counts_from_string(counts) if isinstance(counts, str | bytes) else list(counts)
-    runs_arr = np.asarray(runs, np.int64)
-    if np.any(runs_arr < 0) or runs_arr.sum() != h * w:
-        raise ValueError(f"RLE runs sum to {runs_arr.sum()}, expected {h * w} (= {h} x {w})")
-    values = np.zeros(len(runs_arr), np.uint8)
-    values[1::2] = 1
-    flat = np.repeat(values, runs_arr)
-    return flat.reshape((w, h)).T.copy()  # column-major
+    from pycocotools import mask as mask_utils
 
-
-def polygons_to_mask(polygons: list, height: int, width: int) -> np.ndarray:
-    """COCO polygons `[[x1, y1, x2, y2, ...], ...]` as an `[h, w]` uint8 mask (their union).
-
-    Coordinates have pixel corners on integers (COCO's convention); a pixel is
-    in a polygon when its centre `(j + 0.5, i + 0.5)` is (even-odd rule,
-    evaluated only inside the polygon's bounding box).
-    """
-    mask = np.zeros((height, width), np.uint8)
-    for poly in polygons:
-        pts = np.asarray(poly, np.float64).reshape(-1, 2)
-        if len(pts) < 3:
-            continue
-        x_lo = max(int(np.floor(pts[:, 0].min())), 0)
-        x_hi = min(int(np.ceil(pts[:, 0].max())), width)
-        y_lo = max(int(np.floor(pts[:, 1].min())), 0)
-        y_hi = min(int(np.ceil(pts[:, 1].max())), height)
-        if x_hi <= x_lo or y_hi <= y_lo:
-            continue
-        px = np.arange(x_lo, x_hi, dtype=np.float64)[None, :] + 0.5  # [1, W']
-        py = np.arange(y_lo, y_hi, dtype=np.float64)[:, None] + 0.5  # [H', 1]
-        inside = np.zeros((y_hi - y_lo, x_hi - x_lo), bool)
-        for (x1, y1), (x2, y2) in zip(pts, np.roll(pts, -1, axis=0), strict=True):
-            if y1 == y2:
-                continue
-            crosses = (y1 > py) != (y2 > py)  # [H', 1]
-            x_at = x1 + (py - y1) * (x2 - x1) / (y2 - y1)  # [H', 1]
-            inside ^= crosses & (px < x_at)
-        mask[y_lo:y_hi, x_lo:x_hi] |= inside.astype(np.uint8)
-    return mask
-
-
-def segmentation_to_mask(segmentation, height: int, width: int) -> np.ndarray | None:
-    """A COCO `segmentation` (polygons or RLE) as an `[h, w]` mask; None if empty."""
     if not segmentation:
         return None
     if isinstance(segmentation, dict):
-        mask = rle_decode(segmentation)
-        if mask.shape != (height, width):
-            raise ValueError(f"RLE size {mask.shape} differs from the image {(height, width)}")
+        size = [int(v) for v in segmentation["size"]]
+        if size != [height, width]:
+            raise ValueError(f"RLE size {size} differs from the image {[height, width]}")
+        counts = segmentation["counts"]
+        if isinstance(counts, list):
+            runs = np.asarray(counts)
+            if runs.ndim != 1 or runs.dtype.kind not in "iu" or np.any(runs < 0):
+                raise ValueError("RLE counts must be a list of non-negative integers")
+            if runs.sum() != height * width:
+                raise ValueError(
+                    f"RLE runs sum to {runs.sum()}, expected {height * width} (= {height} x {width})"
+                )
+            rle = mask_utils.frPyObjects({"size": size, "counts": counts}, height, width)
+            return mask_utils.decode(rle)
+        if not isinstance(counts, str | bytes):
+            raise ValueError(f"RLE counts must be a list or a string. Received: {type(counts)}")
+        counts = counts.encode() if isinstance(counts, str) else counts
+        mask = mask_utils.decode({"size": size, "counts": counts})
+        if mask_utils.encode(np.asfortranarray(mask))["counts"] != counts:
+            raise ValueError(f"RLE counts do not describe a {height} x {width} mask")
         return mask
-    return polygons_to_mask(segmentation, height, width)
+    polygons = [np.asarray(p, np.float64).reshape(-1) for p in segmentation]
+    if any(len(p) % 2 for p in polygons):
+        raise ValueError("a polygon needs an even count of numbers (x1, y1, x2, y2, ...)")
+    polygons = [p.tolist() for p in polygons if len(p) >= 6]
+    if not polygons:
+        return None
+    rles = mask_utils.frPyObjects(polygons, height, width)
+    return mask_utils.decode(mask_utils.merge(rles))
 
 
 def _is_left(anno: dict) -> bool:

@@ -20,6 +20,7 @@ from hiu_tf.data.sources.base import (
     crop_sample,
     read_image,
 )
+from hiu_tf.image import image_files_under
 
 
 class FolderReader(Reader):
@@ -36,12 +37,7 @@ class FolderReader(Reader):
 
     def __init__(self, root, split: str = "train", **kwargs):
         super().__init__(root, split, **kwargs)
-        paths = []
-        for folder, _, files in os.walk(self.root):
-            paths.extend(
-                os.path.join(folder, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)
-            )
-        self.paths = sorted(paths)
+        self.paths = image_files_under(self.root)
         if not self.paths:
             raise ReaderError(
                 f"no images found under {self.root!r} (looked for {', '.join(IMAGE_EXTENSIONS)})"

@@ -14,6 +14,8 @@ Layout under the root (as released):
     evaluation/segmap/%08d.png        (v2, optional) segmentation, nonzero = hand
 
 All hands are right hands; keypoints are `K xyz` projections (all labelled).
+A missing or unreadable mask leaves its sample without a mask (`has_mask = 0`),
+counted in `stats["unreadable_masks"]`; an unreadable image skips the sample.
 
 MANO labels. FreiHAND's 48 pose values are relative to MANO's mean finger pose
 (`flat_hand_mean=False` in its toolbox); the sample dict stores the full
@@ -82,6 +84,7 @@ class FreiHandReader(Reader):
         **kwargs,
     ):
         super().__init__(root, split, **kwargs)
+        self.stats["unreadable_masks"] = 0
         set_name = _SET_NAMES[split]
         self.set_name = set_name
         self.K = _load_json(
@@ -149,7 +152,8 @@ class FreiHandReader(Reader):
         if self.mask_dir is not None:
             try:
                 mask = read_label_image(os.path.join(self.mask_dir, f"{i:08d}{self.mask_ext}"))
-            except CorruptImageError as e:
+            except CorruptImageError as e:  # the sample is kept, without its mask
+                self.stats["unreadable_masks"] += 1
                 logger.warning("FreiHAND: sample %d without mask: %s", i, e)
             else:
                 threshold = 127 if self.split == "train" else 0

@@ -3,7 +3,8 @@
 Layout under the root (as released; images may also sit in `images/<seq>/`):
 
     labels/B1Counting_SK.mat     handPara [3, 21, 1500]: joints, millimetres, in the
-                                 frame of the SK *depth* camera
+                                 frame of the SK *depth* camera (MAT v5, read with
+                                 `scipy.io.loadmat`)
     B1Counting/SK_color_0.png    640 x 480 colour images, one per frame
     ...                          sequences B1..B6 x {Counting, Random}
 
@@ -37,11 +38,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import zlib
 
 import numpy as np
 
 from hiu_tf.data.sources.base import Reader, ReaderError, crop_sample, read_image, require_dir
-from hiu_tf.data.sources.matfile import MatFileError, load_mat
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,33 @@ def _sk_rotation() -> np.ndarray:
             [2 * (b * d + a * c), 2 * (c * d - a * b), a * a + d * d - b * b - c * c],
         ]
     )
+
+
+def read_hand_para(path: str) -> np.ndarray:
+    """`handPara` of an STB label file (MAT v5, read by `scipy.io.loadmat`), float64.
+
+    Raises:
+        ReaderError: the file is not a MAT-file scipy can read (v7.3 / HDF5,
+            truncated, not a MAT-file at all), has no `handPara`, or one that is
+            not `[3, 21, N]`.
+    """
+    from scipy.io import loadmat, whosmat
+    from scipy.io.matlab import MatReadError
+
+    try:
+        data = loadmat(path, variable_names=["handPara"])
+    # scipy reports a damaged file through several exception types: a bad
+    # header is a ValueError, v7.3 a NotImplementedError, a cut-off file an
+    # OSError, MatReadError or IndexError, a corrupt compressed block a zlib.error.
+    except (MatReadError, ValueError, NotImplementedError, OSError, IndexError, zlib.error) as e:
+        raise ReaderError(f"STB label file {path} is unreadable: {e}") from e
+    if "handPara" not in data:
+        found = sorted(name for name, _, _ in whosmat(path))
+        raise ReaderError(f"STB label file {path} has no variable 'handPara'. Found: {found}")
+    hand_para = np.asarray(data["handPara"], np.float64)
+    if hand_para.ndim != 3 or hand_para.shape[:2] != (3, 21):
+        raise ReaderError(f"{path}: handPara must be [3, 21, N]. Received: {list(hand_para.shape)}")
+    return hand_para
 
 
 def stb_to_camera(hand_para: np.ndarray, root: str = "wrist") -> np.ndarray:
@@ -119,14 +147,7 @@ class STBReader(Reader):
             path = os.path.join(labels, f"{seq}_SK.mat")
             if not os.path.isfile(path):
                 continue
-            try:
-                hand_para = load_mat(path, ["handPara"])["handPara"]
-            except MatFileError as e:
-                raise ReaderError(f"STB label file {path} is unreadable: {e}") from e
-            if hand_para.ndim != 3 or hand_para.shape[:2] != (3, 21):
-                raise ReaderError(
-                    f"{path}: handPara must be [3, 21, N]. Received: {list(hand_para.shape)}"
-                )
+            hand_para = read_hand_para(path)
             candidates = [os.path.join(self.root, seq), os.path.join(self.root, "images", seq)]
             image_dir = next((d for d in candidates if os.path.isdir(d)), None)
             if image_dir is None:

@@ -48,8 +48,9 @@ import cv2
 import numpy as np
 
 from hiu_tf.data import schema
-from hiu_tf.data.sources.base import IMAGE_EXTENSIONS, ReaderError, read_image
+from hiu_tf.data.sources.base import ReaderError, read_image
 from hiu_tf.errors import UserError
+from hiu_tf.image import image_files_under
 from hiu_tf.keypoints import MANO_TO_CANONICAL
 from mano_tf.hand_model import facing_rotation
 
@@ -373,14 +374,9 @@ class BackgroundBank:
     def __init__(self, folder: str, size: int, cache: int = 64):
         if not os.path.isdir(folder):
             raise ReaderError(f"backgrounds folder not found: {folder!r} is not a folder")
-        paths = []
-        for root, _, files in os.walk(folder):
-            paths.extend(
-                os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)
-            )
-        if not paths:
+        self.paths = image_files_under(folder)
+        if not self.paths:
             raise ReaderError(f"no images found under the backgrounds folder {folder!r}")
-        self.paths = sorted(paths)
         self.size = size
         self.cache_size = cache
         self._cache: OrderedDict[int, np.ndarray | None] = OrderedDict()

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 
 from hiu_tf.__main__ import main
+from tests import image_files
 from tests.export import fixtures
 
 
@@ -105,3 +106,37 @@ def test_predict_errors(tmp_path, capsys):
     assert "--bbox" in capsys.readouterr().err
     assert main(["predict", str(bad), "--model", str(tmp_path), "--out", "o"]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_predict_reports_each_unreadable_file_and_goes_on(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    names = {
+        "truncated_jpeg": "cut.jpg",
+        "truncated_png": "cut.png",
+        "empty": "empty.jpg",
+        "text": "notes.jpg",
+        "wrong_extension": "png_named.jpg",
+    }
+    for kind, name in names.items():
+        _write(src / name, fixtures.hand_images()[0])
+        image_files.spoil(src / name, kind)
+    _write(src / "good.png", fixtures.hand_images()[1])
+    out = tmp_path / "out"
+    assert main(["predict", str(src), "--model", fixtures.trained_run(), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "wrote 2 result(s)" in captured.out and "skipped 4 unreadable input(s)" in captured.out
+    skipped = [line for line in captured.err.splitlines() if line.startswith("skipped ")]
+    reasons = {
+        "cut.jpg": "truncated or corrupt JPEG",
+        "cut.png": "truncated PNG",
+        "empty.jpg": "empty file (0 bytes)",
+        "notes.jpg": "not an image",
+    }
+    assert len(skipped) == 4, captured.err
+    for name, reason in reasons.items():
+        assert any(str(src / name) in line and reason in line for line in skipped), name
+    assert sorted(f for f in os.listdir(out) if f.endswith(".json")) == [
+        "good.json",
+        "png_named.json",
+    ]

@@ -6,6 +6,7 @@ import numpy as np
 
 from hiu_tf.__main__ import main
 from hiu_tf.data import schema, tfrecord
+from tests import image_files
 from tests.hiu_tf.data.sources.hands import draw, write_rgb
 
 
@@ -92,3 +93,46 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     )
     assert rc == 2 and "bad reader option" in capsys.readouterr().err
     assert main(["data", "info", str(tmp_path)]) == 2
+
+
+def _spoil_record(shard_in, shard_out, index: int) -> None:
+    """Copies a shard with record `index`'s image replaced by its first half."""
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(shard_out)) as writer:
+        for i, record in enumerate(tf.data.TFRecordDataset(str(shard_in)).as_numpy_iterator()):
+            example = tf.train.Example.FromString(record)
+            if i == index:
+                encoded = example.features.feature["image/encoded"].bytes_list
+                encoded.value[0] = encoded.value[0][: len(encoded.value[0]) // 2]
+            writer.write(example.SerializeToString())
+
+
+def test_convert_counts_every_unreadable_image_and_info_verifies(tmp_path, capsys):
+    root = tmp_path / "photos"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for kind in image_files.KINDS:
+        write_rgb(root / f"{kind}.jpg", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+        image_files.spoil(root / f"{kind}.jpg", kind)
+    write_rgb(root / "good.png", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    out = tmp_path / "records"
+    argv = ["data", "convert", "--source", "folder", "--root", str(root), "--out", str(out)]
+    assert main(argv + ["--size", "16", "--shard-size", "1"]) == 0
+    printed = capsys.readouterr().out
+    # The PNG named .jpg is read by its content; the four others are skipped and counted.
+    assert "wrote 2 samples in 2 shards" in printed and "4 corrupt items skipped" in printed
+    assert tfrecord.read_dataset_info(out)["parts"]["folder-train"]["skipped_corrupt"] == 4
+
+    shards = tfrecord.list_shards(out)
+    _spoil_record(shards[0], out / "spoilt-00000.tfrecord", 0)
+    data = open(shards[1], "rb").read()
+    (out / "truncated-00000.tfrecord").write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    assert main(["data", "info", str(out), "--verify"]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped_corrupt=4" in printed
+    assert (
+        "verified 3 records: 2 readable, 1 with an unreadable image or mask, 1 damaged shards"
+        in printed
+    )

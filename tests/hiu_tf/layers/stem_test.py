@@ -41,3 +41,14 @@ def test_stem_kernel_size(separable):
 def test_stem_rejects_bad_kernel_size(kernel_size):
     with pytest.raises(ValueError, match="kernel_size"):
         Stem(8, kernel_size=kernel_size)
+
+
+def test_stem_returns_the_first_convolution_as_a_skip():
+    x = np.random.default_rng(1).uniform(size=(2, 32, 32, 3)).astype("float32")
+    stem = Stem(8, mid_filters=4, return_skip=True)
+    out, skip = stem(x)
+    assert tuple(out.shape) == (2, 8, 8, 8) and tuple(skip.shape) == (2, 16, 16, 4)
+    assert stem.compute_output_shape((None, 32, 32, 3)) == [(None, 8, 8, 8), (None, 16, 16, 4)]
+    np.testing.assert_allclose(skip, stem.convs[0](x), atol=1e-6)
+    np.testing.assert_allclose(out, stem.convs[1](skip), atol=1e-6)
+    assert Stem.from_config(stem.get_config()).return_skip

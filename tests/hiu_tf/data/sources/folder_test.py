@@ -6,6 +6,7 @@ import pytest
 from hiu_tf.data import schema
 from hiu_tf.data.sources.base import ReaderError
 from hiu_tf.data.sources.folder import FolderReader
+from tests import image_files
 from tests.hiu_tf.data.sources.hands import write_rgb
 
 
@@ -32,3 +33,15 @@ def test_reads_images_recursively_and_skips_corrupt(tmp_path):
 def test_empty_folder(tmp_path):
     with pytest.raises(ReaderError, match="no images found"):
         FolderReader(tmp_path)
+
+
+@pytest.mark.parametrize("kind", image_files.KINDS)
+def test_unreadable_image_is_skipped_and_counted(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    for name in ("a.jpg", "b.png", "c.jpg"):
+        write_rgb(tmp_path / name, rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    clean = dict(FolderReader(tmp_path, "train", image_size=16, seed=2))
+    image_files.spoil(tmp_path / "b.png", kind)
+    reader = FolderReader(tmp_path, "train", image_size=16, seed=2)
+    got = dict(reader)
+    image_files.assert_only_spoilt_lost(clean, got, reader.stats, {"b.png"}, kind)

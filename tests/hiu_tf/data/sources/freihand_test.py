@@ -8,6 +8,7 @@ import pytest
 from hiu_tf.data import schema
 from hiu_tf.data.sources.base import ReaderError
 from hiu_tf.data.sources.freihand import FreiHandReader
+from tests import image_files
 from tests.hiu_tf.data.sources.hands import draw, project, random_joints, wrist_is_red, write_rgb
 
 N = 3
@@ -63,7 +64,13 @@ def test_training_split(freihand_root):
         )
         assert wrist_is_red(sample), sid
         assert 0.05 < sample["mask"].mean() < 0.95
-    assert reader.stats == {"items": 6, "samples": 6, "skipped_corrupt": 0, "skipped_unlabelled": 0}
+    assert reader.stats == {
+        "items": 6,
+        "samples": 6,
+        "skipped_corrupt": 0,
+        "skipped_unlabelled": 0,
+        "unreadable_masks": 0,
+    }
 
 
 def test_jitter_is_seeded(freihand_root):
@@ -108,3 +115,25 @@ def test_errors(freihand_root, tmp_path):
         FreiHandReader(root)
     with pytest.raises(ReaderError, match="splits"):
         FreiHandReader(root, "test")
+
+
+@pytest.mark.parametrize("kind", image_files.KINDS)
+def test_unreadable_image_is_skipped_and_counted(freihand_root, kind):
+    root = freihand_root[0]
+    clean = dict(FreiHandReader(root, "train", image_size=32, seed=1))
+    image_files.spoil(root / "training" / "rgb" / f"{N + 1:08d}.jpg", kind)  # "hom" of sample 1
+    reader = FreiHandReader(root, "train", image_size=32, seed=1)
+    got = dict(reader)
+    image_files.assert_only_spoilt_lost(clean, got, reader.stats, {f"training/{N + 1:08d}"}, kind)
+    assert reader.stats["unreadable_masks"] == 0
+
+
+def test_unreadable_mask_keeps_the_sample_and_is_counted(freihand_root):
+    root = freihand_root[0]
+    image_files.spoil(root / "training" / "mask" / "00000002.jpg", "truncated_jpeg")
+    reader = FreiHandReader(root, "train", image_size=32, seed=1)
+    samples = dict(reader)
+    assert len(samples) == 2 * N and reader.stats["skipped_corrupt"] == 0
+    assert reader.stats["unreadable_masks"] == 2  # both versions of sample 2 share the mask
+    for version in range(2):
+        assert samples[f"training/{version * N + 2:08d}"]["has_mask"] == 0

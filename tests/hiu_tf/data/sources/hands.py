@@ -23,7 +23,7 @@ def draw(image: np.ndarray, uv: np.ndarray, radius: int = 3) -> np.ndarray:
     """Draws (RGB image, in place) green dots on the keypoints and a red one on the wrist."""
     for i in range(len(uv) - 1, -1, -1):
         colour = WRIST_RGB if i == 0 else OTHER_RGB
-        centre = tuple(int(round(v - 0.5)) for v in uv[i])
+        centre = tuple(int(round(v)) for v in uv[i])  # OpenCV convention, as datasets
         cv2.circle(image, centre, radius if i else radius + 1, colour, -1)
     return image
 

@@ -8,6 +8,7 @@ import pytest
 from hiu_tf.data import schema
 from hiu_tf.data.sources.base import ReaderError
 from hiu_tf.data.sources.panoptic import PanopticReader
+from tests import image_files
 from tests.hiu_tf.data.sources.hands import draw, wrist_is_red, write_rgb
 
 
@@ -54,3 +55,16 @@ def test_errors(tmp_path):
     (tmp_path / "manual_test").mkdir()
     with pytest.raises(ReaderError, match="no \\*.json"):
         PanopticReader(tmp_path, "test")
+
+
+@pytest.mark.parametrize("kind", image_files.KINDS)
+def test_unreadable_image_is_skipped_and_counted(panoptic_root, kind):
+    root, _ = panoptic_root
+    clean = dict(PanopticReader(root, "train", image_size=64))  # Ex2_0003_01 is broken already
+    image_files.spoil(root / "manual_train" / "Ex1_0002_02.jpg", kind)
+    reader = PanopticReader(root, "train", image_size=64)
+    got = dict(reader)
+    reader.stats["skipped_corrupt"] -= 1  # the fixture's own broken file
+    image_files.assert_only_spoilt_lost(
+        clean, got, reader.stats, {"manual_train/Ex1_0002_02"}, kind
+    )

@@ -10,6 +10,7 @@ from hiu_tf.data import schema
 from hiu_tf.data.sources.base import ReaderError
 from hiu_tf.data.sources.rhd import RHDReader
 from hiu_tf.keypoints import RHD_TO_CANONICAL
+from tests import image_files
 from tests.hiu_tf.data.sources.hands import draw, project, random_joints, wrist_is_red, write_rgb
 
 SIZE = 96
@@ -118,3 +119,22 @@ def test_unsafe_pickle_and_missing_files(rhd_root, tmp_path):
         pickle.dump({0: Evil()}, f)
     with pytest.raises(ReaderError, match="not a readable RHD annotation pickle"):
         RHDReader(root, "train")
+
+
+@pytest.mark.parametrize("kind", image_files.KINDS)
+def test_unreadable_image_is_skipped_and_counted(rhd_root, kind):
+    root, _ = rhd_root
+    clean = dict(RHDReader(root, "train", image_size=48))
+    image_files.spoil(root / "training" / "color" / "00001.png", kind)
+    reader = RHDReader(root, "train", image_size=48)
+    got = dict(reader)
+    spoilt = {"train/00001/left", "train/00001/right"}
+    image_files.assert_only_spoilt_lost(clean, got, reader.stats, spoilt, kind)
+
+
+def test_unreadable_mask_skips_the_image(rhd_root):
+    root, _ = rhd_root
+    (root / "training" / "mask" / "00000.png").write_bytes(b"")
+    reader = RHDReader(root, "train", image_size=48)
+    assert sorted(dict(reader)) == ["train/00001/left", "train/00001/right", "train/00002/right"]
+    assert reader.stats["skipped_corrupt"] == 1

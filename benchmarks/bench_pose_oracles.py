@@ -1,0 +1,111 @@
+"""Where a trained model's PA-MPJPE comes from: its mesh parameters swapped for the labels'.
+
+Usage (from the repository root, after a `bench_learning.py` run):
+
+    python benchmarks/bench_pose_oracles.py runs/bench_learning/after2/run \\
+        --data runs/bench_learning/data/64px-s0/heldout \\
+        --data runs/bench_learning/data/64px-s0/train
+
+For each TFRecord folder (the first `--samples` records) it runs the run's model
+and prints the PA-MPJPE (mm) of the 3D keypoints of the hand model posed with:
+
+    model                      the model's own mesh (`joints_cam`)
+    pred fingers, true shape   the labelled global rotation and shape, the model's
+                               finger rotations
+    true fingers, pred shape   the labelled rotations, the model's shape
+    true fingers, mean shape   the labelled rotations, shape coefficients 0
+    mean fingers, true shape   the labelled global rotation and shape, every finger
+                               at the folder's average finger rotations (what a
+                               model that reads nothing of the fingers can reach)
+
+Procrustes alignment removes the global rotation, scale and translation, so the
+rows separate the fingers' share of the error from the shape's. Comparing a
+held-out folder with the training folder tells under- from over-fitting. The
+labels must come from the model's own hand model (the synthetic data of
+`model.hand_model`), as for the `has_mano` loss terms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+ROWS = (
+    "model",
+    "pred fingers, true shape",
+    "true fingers, pred shape",
+    "true fingers, mean shape",
+    "mean fingers, true shape",
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("run", help="a run folder (model.keras and config.yaml)")
+    p.add_argument(
+        "--data", action="append", required=True, help="TFRecord folder (repeat for several)"
+    )
+    p.add_argument("--samples", type=int, default=256, help="records per folder (default 256)")
+    p.add_argument("--batch-size", type=int, default=32)
+    args = p.parse_args(argv)
+    if args.samples < 1 or args.batch_size < 1:
+        p.error("--samples and --batch-size must be >= 1")
+    return args
+
+
+def oracle_errors(model, samples: list[dict]) -> dict[str, float]:
+    """PA-MPJPE (mm) of each row of the module docstring on labelled `samples`."""
+    from hiu_tf import metrics
+
+    if not samples or not all(s["has_mano"] > 0 and s["has_3d"] > 0 for s in samples):
+        raise ValueError("every sample needs MANO and 3D labels (has_mano, has_3d)")
+    images = np.stack([s["image"] for s in samples]).astype(np.float32)
+    pose = np.stack([s["mano_pose"] for s in samples]).astype(np.float32)
+    betas = np.stack([s["mano_betas"] for s in samples]).astype(np.float32)
+    joints = np.stack([s["joints_cam"] for s in samples]).astype(np.float64)
+    out = model.predict(images, batch_size=32, verbose=0)
+    pred_pose, pred_betas = np.asarray(out["mano_pose"]), np.asarray(out["mano_betas"])
+    mean_fingers = np.broadcast_to(pose[:, 3:].mean(axis=0), pose[:, 3:].shape)
+
+    def pa(global_and_fingers: np.ndarray, shape: np.ndarray) -> float:
+        posed = model.mano(pose=global_and_fingers, betas=shape)["joints"]
+        return 1000.0 * metrics.pa_mpjpe(np.asarray(posed, np.float64), joints)
+
+    return {
+        "model": 1000.0 * metrics.pa_mpjpe(np.asarray(out["joints_cam"], np.float64), joints),
+        "pred fingers, true shape": pa(np.concatenate([pose[:, :3], pred_pose[:, 3:]], 1), betas),
+        "true fingers, pred shape": pa(pose, pred_betas),
+        "true fingers, mean shape": pa(pose, np.zeros_like(betas)),
+        "mean fingers, true shape": pa(np.concatenate([pose[:, :3], mean_fingers], 1), betas),
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from hiu_tf.data import tfrecord
+    from hiu_tf.runs import load_run
+
+    _, model = load_run(args.run)
+    if model.mano is None:
+        print(f"error: the model of {args.run} has no mesh head", file=sys.stderr)
+        return 2
+    results = {}
+    for folder in args.data:
+        samples = list(tfrecord.read_tfrecords(folder).take(args.samples).as_numpy_iterator())
+        results[folder] = oracle_errors(model, samples)
+    width = max(len(r) for r in ROWS)
+    names = [os.path.basename(os.path.normpath(f)) for f in args.data]
+    print(f"PA-MPJPE (mm) of {args.run}, {args.samples} records per folder")
+    print(f"{'':<{width}}" + "".join(f"{n:>12}" for n in names))
+    for row in ROWS:
+        print(f"{row:<{width}}" + "".join(f"{results[f][row]:>12.2f}" for f in args.data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
