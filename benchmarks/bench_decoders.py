@@ -138,16 +138,10 @@ def measure(
     """One trained model, exported once per calibration count: `{(count, decoder):
     (int8 vs Keras: median, within 3 px, max; Keras vs drawn: median, mean; int8 vs
     drawn: median, mean; whether int8 meets the goal)}`, pixels."""
-    import keras
-
     from export import tflite
-    from hiu_tf.model import build_model
     from tests.export import fixtures
 
-    cfg = fixtures.export_config(fixtures.hand_model_spec(""), size, preset)
-    keras.utils.set_random_seed(seed)
-    model = build_model(cfg.model)
-    fixtures._fit(model, fixtures.drawn_hands(size, hands, seed), steps, seed, recalibrate=True)
+    cfg, model = fixtures.trained_phone_model(preset, seed, steps, hands, size)
     unseen = fixtures.drawn_hands(size, 32, 100 + seed)
     images = np.stack([x["image"] for x in unseen]).astype(np.float32)
     truth = np.stack([x["keypoints_px"] for x in unseen])

@@ -199,7 +199,10 @@ def _pruned(content: bytes, outputs: list[int]) -> bytes:
     """The flatbuffer with only the ops that tensors `outputs` need (no signature)."""
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    # `read_model_from_bytearray`, not `convert_bytearray_to_object`: int8 files keep large
+    # weights after the flatbuffer (buffers given by offset and size), which only the former
+    # reads into the model, so that they are written back.
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     sg = model.subgraphs[0]
     need, keep = set(outputs), []
     for op in reversed(sg.operators):

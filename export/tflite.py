@@ -20,13 +20,12 @@ Quantisation (`quant`):
 * `int8`: full-integer trunk, float tail. The convolutional trunk (stem and MTL
   blocks, nearly all FLOPs) is quantised to int8 with activation ranges
   calibrated on a representative dataset; everything after it (the regressor
-  head, keypoint decoding, heat-map peaks, mask upsampling, MANO and the
-  projection) stays float32 in the same graph, with DEQUANTIZE ops at the
-  boundary; so do the heat-map output conv and the stem's first conv (see
-  `convert_saved_model`). This
-  is selective quantisation: the converter first only calibrates
-  (`converter._experimental_calibrate_only`), then `mlir_quantize` quantises
-  with every op outside the `trunk` name scope on its deny-list. Quantising
+  head's FC layers, keypoint decoding, heat-map peaks, mask upsampling, MANO
+  and the projection) stays float32 in the same graph, with QUANTIZE /
+  DEQUANTIZE ops at the boundary; so do the heat-map output conv and the
+  stem's first conv (`INT8_SCOPE`). This is selective quantisation with
+  `ai_edge_quantizer` (`quantize_int8`): the converter writes the float32
+  model, and a quantizer recipe scoped to `INT8_SCOPE` quantises it. Quantising
   the whole graph instead fails: LiteRT stops in an int8 DIV of the
   projection ("data[i] != zero_point"), and the int8 soft-argmax and
   projection are off by tens of pixels (measured; see docs/export.md).
@@ -41,14 +40,16 @@ config), or, by default, synthetic hands made in memory by
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
+import io
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,23 @@ logger = logging.getLogger(__name__)
 QUANTIZATIONS = config_lib.QUANTIZATIONS  # ("none", "fp16", "dynamic", "int8")
 INPUT_NAME = "images"
 SIGNATURE = "serving_default"
-_HEATMAP_OUTPUT = re.compile(r"/heatmap_decoder(_\d+)?/predict(_\d+)?/")  # kept float in int8
-_STEM_FIRST_CONV = re.compile(r"^trunk/stem(_\d+)?/conv1(_\d+)?/")  # kept float in int8
+# What an int8 export quantises (`INT8_SCOPE`): every op under the `trunk` name scope of
+# `export.graph` except two convolutions, which stay float32 with everything outside the trunk
+# (the float tail and the ops producing the outputs):
+# * the heat-map output conv, whose maps the keypoints are read from: the converter's
+#   quantiser (the int8 path until 2026-12-04) gave it the range [0, max] (its negative values
+#   clipped, whatever the calibration saw), so a map whose peak is <= 0 turned flat, its arg
+#   max jumped to the corner and its keypoints_score was off (measured on a briefly trained
+#   `mobile-2stack`, then named `mobile`: score off by up to 0.19 -> 0.02). Not remeasured
+#   with ai-edge-quantizer; one small conv.
+# * the stem's first conv, on the float image: with 3 input channels XNNPACK's int8 kernel
+#   gains nothing there, and quantising the image costs as much as quantising the conv's
+#   output (docs/export.md, "Latency", item 7).
+_HEATMAP_OUTPUT = re.compile(r"/heatmap_decoder(_\d+)?/predict(_\d+)?/")
+_STEM_FIRST_CONV = re.compile(r"stem(_\d+)?/conv1(_\d+)?/")
+# An ai-edge-quantizer recipe scope: matched with `re.search` against an op's scope, its output
+# tensor names joined by ";" (fused ops have several, e.g. "trunk/.../Relu;trunk/.../convolution").
+INT8_SCOPE = rf"^{graph.TRUNK_SCOPE}/(?!{_STEM_FIRST_CONV.pattern})(?!.*{_HEATMAP_OUTPUT.pattern})"
 
 
 def _check_quant(quant: str) -> str:
@@ -145,10 +161,78 @@ def _write_saved_model(model, path: str, mesh: bool) -> None:
     archive.write_out(path, verbose=False)  # traces: keep the shims on
 
 
-def _tensor_names(content: bytes) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter
+def _merge_ranges(ranges: dict[str, dict], sample: dict[str, dict]) -> None:
+    """Widens `ranges` (tensor name -> {"min", "max"}) to include those of `sample`."""
+    for name, qsv in sample.items():
+        if name in ranges:
+            ranges[name] = {
+                "min": np.minimum(ranges[name]["min"], qsv["min"]),
+                "max": np.maximum(ranges[name]["max"], qsv["max"]),
+            }
+        else:
+            ranges[name] = {"min": qsv["min"], "max": qsv["max"]}
 
-    return [d["name"] for d in Interpreter(model_content=content).get_tensor_details()]
+
+def calibrate(quantizer, representative: Callable[[], Iterator[dict[str, np.ndarray]]]) -> dict:
+    """Each activation's range over the representative data, for `quantizer.quantize`.
+
+    The range is the smallest minimum and the largest maximum over all samples, as
+    TFLite's converter calibrates. `Quantizer.calibrate` on many samples at once keeps
+    a moving average of the per-sample ranges instead (smoothing 0.95), which clips
+    values that only some images reach; so each sample is calibrated alone and the
+    results (the documented `{tensor name: {"min", "max"}}`) are merged here.
+
+    Args:
+        quantizer: an `ai_edge_quantizer.quantizer.Quantizer` with its recipe loaded.
+        representative: a callable returning an iterator of `{input name: array}` dicts.
+
+    Raises:
+        ExportError: the representative data yields nothing.
+    """
+    ranges: dict[str, dict] = {}
+    threads = min(os.cpu_count() or 1, 4)
+    for sample in representative():
+        # The quantizer draws a progress bar on stderr per call: not ours to show.
+        with contextlib.redirect_stderr(io.StringIO()):
+            _merge_ranges(ranges, quantizer.calibrate({SIGNATURE: [sample]}, num_threads=threads))
+    if not ranges:
+        raise ExportError("the representative data holds no samples")
+    return ranges
+
+
+def quantize_int8(
+    content: bytes,
+    representative: Callable[[], Iterator[dict[str, np.ndarray]]],
+    int16_scopes: Sequence[str] = (),
+) -> bytes:
+    """Quantises a float32 TFLite model's `INT8_SCOPE` with `ai_edge_quantizer`.
+
+    Static range quantisation: int8 weights (per channel) and int8 activations with
+    ranges from `calibrate`; ops outside `INT8_SCOPE` stay float32, with QUANTIZE /
+    DEQUANTIZE ops where int8 and float tensors meet. Ops matching one of
+    `int16_scopes` (recipe regexes, later ones win) get int16 activations instead
+    (int8 weights, "a16w8"): finer steps where int8 is too coarse, at the cost of
+    kernels that XNNPACK does not run.
+
+    Args:
+        content: the float32 flatbuffer (one `serving_default` signature).
+        representative: a callable returning an iterator of `{input name: array}` dicts.
+        int16_scopes: regexes of ops with int16 activations.
+
+    Returns:
+        The quantised flatbuffer.
+    """
+    from ai_edge_quantizer import qtyping, quantizer
+
+    every_op = qtyping.TFLOperationName.ALL_SUPPORTED
+    q = quantizer.Quantizer(content)
+    q.add_static_config(INT8_SCOPE, every_op, activation_num_bits=8, weight_num_bits=8)
+    for scope in int16_scopes:
+        q.add_static_config(scope, every_op, activation_num_bits=16, weight_num_bits=8)
+    ranges = calibrate(q, representative)
+    with contextlib.redirect_stderr(io.StringIO()):  # a progress bar, as in `calibrate`
+        result = q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
+    return bytes(result.quantized_model)
 
 
 def convert_saved_model(
@@ -156,6 +240,7 @@ def convert_saved_model(
     quant: str = "none",
     representative: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
     float_tail: bool = True,
+    int16_scopes: Sequence[str] = (),
 ) -> bytes:
     """Converts a SavedModel (one `serving_default` signature) to a TFLite flatbuffer.
 
@@ -163,9 +248,12 @@ def convert_saved_model(
         saved_model_dir: the SavedModel.
         quant: one of `QUANTIZATIONS`.
         representative: for "int8", a callable returning an iterator of
-            `{input name: array}` dicts (the converter's representative dataset).
-        float_tail: for "int8", keep every op outside the `trunk` name scope in float32
-            (selective quantisation); False quantises the whole graph.
+            `{input name: array}` dicts (the calibration data).
+        float_tail: for "int8", quantise only `INT8_SCOPE` and keep the rest float32
+            (selective quantisation, `quantize_int8`); False quantises the whole graph
+            with the converter (`representative_dataset`, int8 builtins).
+        int16_scopes: for "int8" with the float tail, regexes of ops with int16
+            activations (`quantize_int8`).
 
     Returns:
         The flatbuffer.
@@ -184,37 +272,12 @@ def convert_saved_model(
     elif quant == "int8":
         if representative is None:
             raise ExportError("quant='int8' needs representative data")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
         if float_tail:
-            from tensorflow.lite.python import convert as lite_convert
-
-            converter._experimental_calibrate_only = True
-            calibrated = converter.convert()
-            prefix = graph.TRUNK_SCOPE + "/"
-            # Also keep the heat-map output conv in float: in int8 mlir_quantize gives it the
-            # range [0, max] (its negative values clipped, whatever the calibration saw), so
-            # a map whose peak is <= 0 turns flat, its arg max jumps to the corner and its
-            # keypoints_score is off (measured on a briefly trained `mobile-2stack`, then
-            # named `mobile`: score off by up to 0.19 -> 0.02). One small conv; the rest of
-            # the trunk stays int8.
-            # And the stem's first conv, on the float image: with 3 input channels XNNPACK's
-            # int8 kernel gains nothing there, and quantising the image costs as much as
-            # quantising the conv's output. Measured (LiteRT, one / two x86 threads, one
-            # run): `mobile` int8 2.48 -> 2.18 / 1.92 -> 1.75 ms, `mobile-2stack` 4.79 ->
-            # 4.57 / 3.35 -> 3.25 ms, `paper-4stack` (7 x 7 stem) 23.1 -> 23.2 / 14.4 -> 13.8.
-            denylist = [
-                n
-                for n in _tensor_names(calibrated)
-                if not n.startswith(prefix)
-                or _HEATMAP_OUTPUT.search(n)
-                or _STEM_FIRST_CONV.match(n)
-            ]
-            content = lite_convert.mlir_quantize(calibrated, denylisted_nodes=denylist)
-            content, removed = strip_float_roundtrips(content)
-            logger.info("removed %d QUANTIZE/DEQUANTIZE ops from the float tail", removed)
+            content = quantize_int8(converter.convert(), representative, int16_scopes)
             check_builtin_ops(content)
             return content
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
             tf.lite.OpsSet.TFLITE_BUILTINS,
@@ -236,60 +299,6 @@ def op_name(model, op) -> str:
     code = model.operatorCodes[op.opcodeIndex]
     number = max(code.builtinCode, code.deprecatedBuiltinCode)
     return _builtin_names().get(number, str(number))
-
-
-def strip_float_roundtrips(content: bytes) -> tuple[bytes, int]:
-    """Removes float -> QUANTIZE (-> QUANTIZE ...) -> DEQUANTIZE -> float chains.
-
-    With a deny-list, `mlir_quantize` still wraps some float-tail ops in such
-    chains: ops it gives a fixed output range (L2_NORMALIZATION, whose result
-    is rounded to steps of 1/128: the 6D rotations' Gram-Schmidt) and the
-    soft-argmax column `index - row * W` (rounded to 1/4 heat-map pixel on
-    64-pixel maps). They only round a float value and give it back as float:
-    consumers of the DEQUANTIZE read the float value instead, and the chain's
-    ops go (a QUANTIZE that also feeds an int8 op stays). Measured on the tiny
-    export test model of the time: keypoints' median error vs Keras 1.8 -> 0.8 px.
-
-    Returns:
-        `(flatbuffer, number of ops removed)`.
-    """
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    removed = 0
-    for index, sg in enumerate(model.subgraphs):
-        producer = {out: op for op in sg.operators for out in op.outputs}
-        rewire: dict[int, int] = {}
-        chains: set[int] = set()
-        for op in sg.operators:
-            if op_name(model, op) != "DEQUANTIZE":
-                continue
-            chain, source = [], op.inputs[0]
-            while source in producer and op_name(model, producer[source]) == "QUANTIZE":
-                chain.append(producer[source])
-                source = producer[source].inputs[0]
-            if chain and sg.tensors[source].type == schema.TensorType.FLOAT32:
-                rewire[op.outputs[0]] = source
-                chains.update(id(o) for o in [op, *chain])
-        if not rewire:
-            continue
-        for op in sg.operators:
-            op.inputs = [rewire.get(t, t) for t in op.inputs]
-        sg.outputs = [rewire.get(t, t) for t in sg.outputs]
-        for signature in model.signatureDefs or []:
-            if signature.subgraphIndex == index:
-                for tensor in signature.outputs:
-                    tensor.tensorIndex = rewire.get(tensor.tensorIndex, tensor.tensorIndex)
-        kept, used = [], set(sg.outputs)
-        for op in reversed(sg.operators):  # consumers first: a chain's QUANTIZE ops go too
-            if id(op) in chains and not any(out in used for out in op.outputs):
-                removed += 1
-            else:
-                kept.append(op)
-                used.update(op.inputs)
-        sg.operators = kept[::-1]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), removed
 
 
 def op_counts(content: bytes) -> collections.Counter:
@@ -326,6 +335,7 @@ def export_tflite(
     float_tail: bool | None = None,
     representative: np.ndarray | None = None,
     overwrite: bool = True,
+    int16_scopes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Converts a model to `out` (+ `out.json`, the export info); see the module docstring.
 
@@ -340,6 +350,7 @@ def export_tflite(
         float_tail: None = `config.export.float_tail`.
         representative: `[N, S, S, 3]` 0-255 images to use instead of `data`.
         overwrite: replace an existing `out`.
+        int16_scopes: for "int8", regexes of ops with int16 activations (`quantize_int8`).
 
     Returns:
         The export info (also written to `out + ".json"`).
@@ -368,7 +379,9 @@ def export_tflite(
     tmp = tempfile.mkdtemp(prefix="hiu_tflite_")
     try:
         _write_saved_model(model, os.path.join(tmp, "saved_model"), mesh)
-        content = convert_saved_model(os.path.join(tmp, "saved_model"), quant, rep_fn, float_tail)
+        content = convert_saved_model(
+            os.path.join(tmp, "saved_model"), quant, rep_fn, float_tail, int16_scopes
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -378,6 +391,7 @@ def export_tflite(
     info["bytes"] = len(content)
     if quant == "int8":
         info["representative"] = {"data": data or "synthetic", "images": int(len(images))}
+        info["int16_scopes"] = list(int16_scopes)
     with open(out + ".json", "w", encoding="utf-8") as f:
         json.dump(info, f)
     logger.info("wrote %s (%s, %.1f MB)", out, quant, len(content) / 2**20)
@@ -438,14 +452,16 @@ class TFLiteRunner:
 
 
 __all__ = [
+    "INT8_SCOPE",
     "QUANTIZATIONS",
     "TFLiteRunner",
+    "calibrate",
     "check_builtin_ops",
     "convert_saved_model",
     "export_tflite",
     "op_counts",
     "op_name",
     "read_info",
+    "quantize_int8",
     "representative_images",
-    "strip_float_roundtrips",
 ]

@@ -13,6 +13,7 @@ import _common  # noqa: E402
 import bench_decoders  # noqa: E402
 import bench_head_init  # noqa: E402
 import bench_infer  # noqa: E402
+import bench_int8  # noqa: E402
 import bench_learning  # noqa: E402
 import bench_tflite_layers  # noqa: E402
 
@@ -243,6 +244,30 @@ def test_bench_infer_sweep_of_int8_files(capsys):
     assert "Keras" not in out and "best of 2 rounds" in out
     with pytest.raises(SystemExit):
         bench_infer.main(["--models", "tiny", "--rounds", "0"])
+
+
+def test_bench_int8_options():
+    assert bench_int8._int16_spec("maps=^trunk/a;b") == ("maps", "^trunk/a;b")
+    for bad in ("maps", "=^trunk", "maps=", "maps=(unclosed"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench_int8._int16_spec(bad)
+    files = bench_int8.files({"maps": "^trunk/x"})
+    assert list(files) == ["fp32", "int8", "int8, a16 maps"]
+    assert files["int8, a16 maps"] == {"quant": "int8", "int16_scopes": ("^trunk/x",)}
+    assert list(bench_int8.files({})) == ["fp32", "int8"]
+    with pytest.raises(SystemExit):
+        bench_int8.main(["--rounds", "0"])
+
+
+@pytest.mark.slow
+def test_bench_int8_prints_a_row_per_file(capsys):
+    """A barely trained `tiny` at 64 px, fp32 and int8 only (`--int16` without values)."""
+    args = ["--presets", "tiny", "--size", "64", "--steps", "1", "--int16"]
+    assert bench_int8.main([*args, "--runs", "1", "--warmup", "0", "--rounds", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny |")]
+    assert [row.split(" | ")[2] for row in rows] == ["fp32", "int8"], rows
+    fp32 = rows[0].split(" | ")
+    assert fp32[3].startswith("0.00 / 100.0% / 0.0") and fp32[5] == "met", fp32
 
 
 def test_bench_learning_options_and_config():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from hiu_tf.layers._common import (
     ACTIVATIONS,
@@ -15,12 +16,33 @@ from hiu_tf.layers._common import (
 from hiu_tf.layers.residual_block import ResidualBlock
 
 
+@tf.custom_gradient
+def upsample_nearest(x):
+    """Nearest 2x upsampling, `[B, H, W, C] -> [B, 2H, 2W, C]`: each pixel fills a 2 x 2 block.
+
+    Spelled as one resize (RESIZE_NEAREST_NEIGHBOR in TFLite), not as Keras'
+    `UpSampling2D`, whose two repeats become TILE ops that ai-edge-quantizer does not
+    quantise: an int8 export then ran every upsampling in float between a DEQUANTIZE
+    and a QUANTIZE (docs/export.md, "int8 with ai-edge-quantizer"). The gradient is
+    written out (the sum over each 2 x 2 block) because XLA has no kernel for the
+    resize's own gradient (`train.jit_compile`).
+    """
+    shape = tf.shape(x)
+    y = tf.image.resize(x, shape[1:3] * 2, method="nearest")  # keeps the dtype
+
+    def grad(dy):
+        blocks = tf.reshape(dy, tf.stack([shape[0], shape[1], 2, shape[2], 2, shape[3]]))
+        return tf.reduce_sum(blocks, axis=[2, 4])
+
+    return y, grad
+
+
 @keras.saving.register_keras_serializable(package="hiu_tf")
 class TaskDecoder(keras.layers.Layer):
     """Decodes the encoder's pyramid into task features and the task's prediction.
 
-    From the coarsest level up: nearest 2x upsampling, addition of the encoder's
-    map at that level (a skip connection), one residual block. With
+    From the coarsest level up: nearest 2x upsampling (`upsample_nearest`), addition
+    of the encoder's map at that level (a skip connection), one residual block. With
     `full_res_block=False` the finest (full-resolution) level has no block: its
     task features are the upsampled coarser features plus the encoder's map, so
     the task-specific work happens at half resolution and below (the full-resolution
@@ -68,7 +90,6 @@ class TaskDecoder(keras.layers.Layer):
         self.norm_groups = norm_groups
         self.activation = activation
         self.full_res_block = bool(full_res_block)
-        self.upsample = keras.layers.UpSampling2D(2, name="upsample", dtype=self.dtype_policy)
         self.blocks = []
         # Starts near zero (normal, std 1e-3; bias 0), as SimpleBaselines and HRNet start
         # their heat-map layers. With Keras' default (Glorot) the first heat-maps had an
@@ -122,7 +143,7 @@ class TaskDecoder(keras.layers.Layer):
         else:
             x, first = pyramid[-1], self._first_level(len(pyramid))
             for level in reversed(range(len(pyramid) - 1)):
-                x = self.upsample(x) + pyramid[level]
+                x = upsample_nearest(x) + pyramid[level]
                 if level >= first:
                     x = self.blocks[level - first](x, training=training)
         return x, self.predict(x)

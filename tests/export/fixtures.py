@@ -250,6 +250,63 @@ def tflite_file(quant: str) -> str:
     return path
 
 
+PHONE_SIZE = 256  # the deployment issue's input size
+
+
+def trained_phone_model(
+    preset: str, seed: int = 0, steps: int = 300, hands: int = 64, size: int = PHONE_SIZE
+):
+    """`(config, model)`: a phone-class preset at `size` trained as the slow parity test
+    does (`steps` Adam steps on `hands` drawn hands, then BN statistics recalibrated).
+
+    Recalibrated BN statistics: without, a model trained like this (before the task
+    decoders' output convs started near zero) gave inference-mode heat-maps peaking at
+    ~0.13 (1.35 in training mode) and empty masks (`recalibrate_batch_norm`).
+    """
+    import keras
+
+    from hiu_tf.model import build_model
+
+    cfg = export_config(hand_model_spec(""), size, preset)
+    keras.utils.set_random_seed(seed)
+    model = build_model(cfg.model)
+    _fit(model, drawn_hands(size, hands, seed), steps, seed, recalibrate=True)
+    return cfg, model
+
+
+def phone_test_images(
+    seed: int = 0, size: int = PHONE_SIZE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(unseen images [32, S, S, 3] float32, their keypoints [32, 21, 2], 128 calibration
+    images)` for `trained_phone_model(..., seed)` (672 unseen keypoints)."""
+    unseen = drawn_hands(size, 32, 100 + seed)
+    images = np.stack([x["image"] for x in unseen]).astype(np.float32)
+    truth = np.stack([x["keypoints_px"] for x in unseen])
+    rep = np.stack([x["image"] for x in drawn_hands(size, 128, 7)]).astype(np.float32)
+    return images, truth, rep
+
+
+def parity(path: str, model, images: np.ndarray) -> tuple[dict, dict, dict]:
+    """A `.tflite` export against Keras (`export.graph.forward`) on `images`.
+
+    Returns:
+        `(errors, TFLite outputs, Keras outputs)`; errors: the largest keypoint
+        distances (`keypoints_px`, `keypoints_px_mesh`) and the smallest and mean mask IoU.
+    """
+    from export import graph, tflite
+
+    got = tflite.TFLiteRunner(path)(images)
+    ref = {k: np.asarray(v) for k, v in graph.forward(model, images).items()}
+    ious = [mask_iou(g, r) for g, r in zip(got["mask"], ref["mask"], strict=True)]
+    errors = {
+        "keypoints_px": keypoint_error(got["keypoints_px"], ref["keypoints_px"]),
+        "keypoints_px_mesh": keypoint_error(got["keypoints_px_mesh"], ref["keypoints_px_mesh"]),
+        "mask_iou_min": min(ious),
+        "mask_iou_mean": float(np.mean(ious)),
+    }
+    return errors, got, ref
+
+
 def keypoint_error(a: np.ndarray, b: np.ndarray) -> float:
     """Largest Euclidean distance between corresponding points, pixels."""
     return float(np.linalg.norm(np.asarray(a) - np.asarray(b), axis=-1).max())

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -13,27 +15,11 @@ LIMITS = {  # quant: (keypoints px, mask IoU)
 }
 
 
-def _parity(path, model, images):
-    runner = tflite.TFLiteRunner(path)
-    got = runner(images)
-    ref = {k: np.asarray(v) for k, v in graph.forward(model, images).items()}
-    ious = [fixtures.mask_iou(g, r) for g, r in zip(got["mask"], ref["mask"], strict=True)]
-    errors = {
-        "keypoints_px": fixtures.keypoint_error(got["keypoints_px"], ref["keypoints_px"]),
-        "keypoints_px_mesh": fixtures.keypoint_error(
-            got["keypoints_px_mesh"], ref["keypoints_px_mesh"]
-        ),
-        "mask_iou_min": min(ious),
-        "mask_iou_mean": float(np.mean(ious)),
-    }
-    return errors, got, ref
-
-
 @pytest.mark.parametrize("quant", ["none", "fp16", pytest.param("dynamic", marks=pytest.mark.slow)])
 def test_float_and_dynamic_parity(quant):
     _, model = fixtures.loaded_run()
     images = fixtures.hand_images().astype(np.float32)
-    errors, got, ref = _parity(fixtures.tflite_file(quant), model, images)
+    errors, got, ref = fixtures.parity(fixtures.tflite_file(quant), model, images)
     px, iou = LIMITS[quant]
     # Measured: dynamic keypoints within 0.2 px, mesh 1.8 px. (With the "peak" decoder,
     # the default until 2026-11-26, dynamic moved the arg max of a broad peak by a map
@@ -49,8 +35,6 @@ def test_int8_has_an_int8_trunk_and_a_float_tail():
         content = f.read()
     counts = tflite.op_counts(content)
     tflite.check_builtin_ops(content)
-    # No float -> int8 -> float round trips left in the tail (`strip_float_roundtrips`).
-    assert tflite.strip_float_roundtrips(content)[1] == 0
     assert counts[("CONV_2D", "int8")] > 20 and counts[("CONV_2D", "float32")] <= 8
     # The tail: heat-map decoding, mask upsampling and sigmoid, MANO's matrix products.
     for op in ("LOGISTIC", "RESIZE_BILINEAR", "BATCH_MATMUL", "DIV"):
@@ -60,11 +44,23 @@ def test_int8_has_an_int8_trunk_and_a_float_tail():
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    # No float value rounded to int8 and given back as float: no DEQUANTIZE reads a QUANTIZE
+    # (the converter's quantiser left such chains in the tail, around L2_NORMALIZATION and
+    # the soft-argmax's column index, until 2026-12-04).
+    sg = model.subgraphs[0]
+    producer = {out: tflite.op_name(model, op) for op in sg.operators for out in op.outputs}
+    for op in sg.operators:
+        if tflite.op_name(model, op) == "DEQUANTIZE":
+            assert producer.get(op.inputs[0]) != "QUANTIZE", sg.tensors[op.inputs[0]].name
+    # Every int8 op is in `INT8_SCOPE`, or a QUANTIZE at its border.
+    for op in sg.operators:
+        name = sg.tensors[op.outputs[0]].name.decode()
+        if sg.tensors[op.outputs[0]].type == 9 and tflite.op_name(model, op) != "QUANTIZE":
+            assert re.search(tflite.INT8_SCOPE, name), name
     mask = next(t.tensorIndex for t in model.signatureDefs[0].outputs if t.name == b"mask")
     producer = next(op for op in model.subgraphs[0].operators if mask in op.outputs)
     assert tflite.op_name(model, producer) == "RESHAPE"
     # The regressor head's convolutions run with the int8 trunk (`export.graph._trunk`).
-    sg = model.subgraphs[0]
     head = [
         (tflite.op_name(model, op), sg.tensors[op.outputs[0]].type)
         for op in sg.operators
@@ -72,7 +68,7 @@ def test_int8_has_an_int8_trunk_and_a_float_tail():
     ]
     int8, float32 = 9, 0  # TensorType
     assert [t for name, t in head if name == "CONV_2D"] == [int8, int8], head
-    # The stem's first conv stays float (`tflite._STEM_FIRST_CONV`); the rest is int8.
+    # The stem's first conv stays float (`tflite.INT8_SCOPE`); the rest is int8.
     stem = [
         (sg.tensors[op.outputs[0]].name.decode(), sg.tensors[op.outputs[0]].type)
         for op in sg.operators
@@ -92,15 +88,15 @@ def test_int8_parity():
     Every keypoint within 3 px and mask IoU >= 0.95: stricter than the int8 goal
     (`fixtures.INT8_KEYPOINT_GOAL`, for many keypoints; `test_mobile_parity`), which
     this well-localising `tiny` fixture keeps on its few images. Measured on the 6
-    test images: largest keypoint error 0.27 px (median 0.09 px; 2.0 px with
-    the "peak" decoder, the default until 2026-11-26), mask IoU >= 0.98, mesh
-    keypoints within 2.6 px. (Before the task decoders' output convs started near
+    test images (docs/export.md): largest keypoint error 0.30 px (median 0.07 px;
+    2.0 px with the "peak" decoder, the default until 2026-11-26), mask IoU >= 0.98,
+    mesh keypoints within 3.6 px. (Before the task decoders' output convs started near
     zero, this fixture did not localise keypoints at all, and int8 was off by up to
     35 px: arg maxes of noise-like maps follow any rounding.)
     """
     _, model = fixtures.loaded_run()
     images = fixtures.hand_images().astype(np.float32)
-    errors, _, _ = _parity(fixtures.tflite_file("int8"), model, images)
+    errors, _, _ = fixtures.parity(fixtures.tflite_file("int8"), model, images)
     assert errors["keypoints_px"] <= 3.0, errors
     assert errors["mask_iou_min"] >= 0.95, errors
     assert errors["keypoints_px_mesh"] <= 8.0, errors  # no goal set: a guard
@@ -162,27 +158,13 @@ def test_mobile_parity(tmp_path, preset):
     docs/export.md, "The int8 goal". (Until 2026-11-27 the goal was "every keypoint
     within 3 px", checked on the first 4 of these images only.)
     """
-    import keras
-
-    from hiu_tf.model import build_model
-
-    size = 256
-    cfg = fixtures.export_config(fixtures.hand_model_spec(str(tmp_path)), size, preset)
-    keras.utils.set_random_seed(0)
-    model = build_model(cfg.model)
-    # Recalibrated BN statistics: without, a model trained like this (before the task
-    # decoders' output convs started near zero) gave inference-mode heat-maps peaking
-    # at ~0.13 (1.35 in training mode) and empty masks (`fixtures.recalibrate_batch_norm`).
-    fixtures._fit(model, fixtures.drawn_hands(size, 64, 0), 300, 0, recalibrate=True)
-    unseen = fixtures.drawn_hands(size, 32, 100)
-    images = np.stack([x["image"] for x in unseen]).astype(np.float32)
-    truth = np.stack([x["keypoints_px"] for x in unseen])
-    rep = np.stack([x["image"] for x in fixtures.drawn_hands(size, 128, 7)]).astype(np.float32)
+    cfg, model = fixtures.trained_phone_model(preset)
+    images, truth, rep = fixtures.phone_test_images()
     measured, keypoints = {}, {}
     for quant in ("none", "fp16", "dynamic", "int8"):
         path = str(tmp_path / f"{preset}_{quant}.tflite")
         tflite.export_tflite(cfg, model, path, quant, representative=rep)
-        measured[quant], got, ref = _parity(path, model, images)
+        measured[quant], got, ref = fixtures.parity(path, model, images)
         keypoints[quant] = fixtures.int8_keypoint_parity(
             got["keypoints_px"], ref["keypoints_px"], truth
         )
@@ -201,102 +183,115 @@ def test_mobile_parity(tmp_path, preset):
         assert measured[quant]["mask_iou_min"] >= 0.95, measured
         assert keypoints[quant]["meets_goal"], (quant, keypoints[quant])
     # Mesh keypoints: no goal set; the fixture's random regressor weights (std 1) amplify
-    # any change of the features. Guards above the measured values (largest over 672
-    # keypoints: dynamic 68 / 32 px, int8 161 / 77 px for mobile / mobile-2stack).
-    assert measured["dynamic"]["keypoints_px_mesh"] <= 100.0, measured
+    # any change of the features, so the figures move with any change of the training
+    # (largest over 672 keypoints, mobile / mobile-2stack: dynamic 68 / 32 px and int8
+    # 161 / 77 px until 2026-12-04; for mobile, dynamic 30 px with UpSampling2D and 139 px
+    # with the nearest resize of the task decoders, whose gradient is written out, so the
+    # trained fixture differs). Guards against a broken export, above those values.
+    assert measured["dynamic"]["keypoints_px_mesh"] <= 250.0, measured
     assert measured["int8"]["keypoints_px_mesh"] <= 250.0, measured
 
 
-def _mul_add_model() -> bytes:
-    """A float TFLite model of `2 x + 1` on `[1, 8]` (MUL, then ADD)."""
+def _float_model(folder: str, name: str) -> bytes:
+    """A float TFLite model of `2 x + 1` on `[1, 8]` (MUL, then ADD) under the name scope
+    `name`, with one `serving_default` signature (written as a SavedModel in `folder`)."""
     import tensorflow as tf
+
+    module = tf.Module()
 
     @tf.function(input_signature=[tf.TensorSpec([1, 8], tf.float32, "x")])
     def fn(x):
-        return {"y": x * 2.0 + 1.0}
+        with tf.name_scope(name):
+            return {"y": x * 2.0 + 1.0}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
-    return converter.convert()
+    module.fn = fn
+    tf.saved_model.save(module, folder, signatures={tflite.SIGNATURE: fn.get_concrete_function()})
+    return tf.lite.TFLiteConverter.from_saved_model(folder).convert()
 
 
-def _insert_roundtrip(content: bytes, also_int8_consumer: bool) -> bytes:
-    """Puts float -> QUANTIZE (scale 0.5) -> DEQUANTIZE between the MUL and the ADD."""
-    from ai_edge_litert import schema_py_generated as schema
+def test_calibrate_takes_the_range_over_all_samples(tmp_path):
+    """Each tensor's range is the smallest min and the largest max of any sample (as the
+    converter calibrates), not the quantizer's moving average of per-sample ranges."""
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import qtyping, quantizer
+
+    content = _float_model(str(tmp_path / "saved_model"), "trunk")
+    rng = np.random.default_rng(0)
+    samples = [rng.uniform(-s, s, (1, 8)).astype(np.float32) for s in (1.0, 10.0, 1.0, 2.0)]
+    q = quantizer.Quantizer(content)
+    q.add_static_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, 8, 8)
+    ranges = tflite.calibrate(q, lambda: iter({"x": x} for x in samples))
+    # The reference: every tensor's value on each sample, from the float model (NumPy min/max).
+    interpreter = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    values: dict[str, list[np.ndarray]] = {}
+    for x in samples:
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        for detail in interpreter.get_tensor_details():
+            if detail["name"] in ranges:
+                values.setdefault(detail["name"], []).append(
+                    interpreter.get_tensor(detail["index"])
+                )
+    assert len(values) >= 3, ranges  # the input, the product and the sum
+    for name, arrays in values.items():
+        low, high = np.min([a.min() for a in arrays]), np.max([a.max() for a in arrays])
+        np.testing.assert_allclose(np.ravel(ranges[name]["min"]), [low], rtol=1e-6)
+        np.testing.assert_allclose(np.ravel(ranges[name]["max"]), [high], rtol=1e-6)
+    xs = np.concatenate(samples)
+    output = interpreter.get_output_details()[0]["name"]
+    np.testing.assert_allclose(
+        np.ravel([ranges[output]["min"], ranges[output]["max"]]),
+        [2 * xs.min() + 1, 2 * xs.max() + 1],
+        rtol=1e-5,
+    )
+    assert ranges[output]["max"] > 15  # the one wide sample: a moving average would give ~3
+    with pytest.raises(tflite.ExportError, match="no samples"):
+        tflite.calibrate(q, lambda: iter([]))
+
+
+def test_int8_scope_is_the_trunk_but_two_convs():
+    inside = [
+        "trunk/stack1_1/encoder_1/input_proj_1/act_1/Relu;trunk/stack1_1/encoder_1/"
+        "input_proj_1/conv_1/convolution;",
+        "trunk/stem_1/conv2_1/act_1/Relu;",
+        "trunk/stack2_1/heatmap_decoder_1/block0_1/conv1_1/act_1/Relu;",
+        "trunk/regressor_head/conv0_1/act_1/Relu;",
+    ]
+    outside = [
+        "trunk/stem_1/conv1_1/act_1/Relu;trunk/stem_1/conv1_1/conv_1/convolution;",
+        "trunk/stack2_1/heatmap_decoder_1/predict_1/BiasAdd;trunk/stack2_1/"
+        "heatmap_decoder_1/predict_1/convolution;",
+        "float_tail/mano_1/einsum/Einsum;",
+        "float_tail/soft_argmax_1/ArgMax;",
+        "StatefulPartitionedCall:0;",
+        "serving_default_images:0;",
+    ]
+    assert all(re.search(tflite.INT8_SCOPE, name) for name in inside)
+    assert not any(re.search(tflite.INT8_SCOPE, name) for name in outside)
+
+
+def test_int16_scopes_give_int16_activations(tmp_path):
+    """int16 activations ("a16w8") on the heat-map decoders, int8 elsewhere in the trunk."""
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    sg = model.subgraphs[0]
-
-    def code(name):
-        for i, c in enumerate(model.operatorCodes):
-            if max(c.builtinCode, c.deprecatedBuiltinCode) == getattr(schema.BuiltinOperator, name):
-                return i
-        c = schema.OperatorCodeT()
-        c.builtinCode = c.deprecatedBuiltinCode = getattr(schema.BuiltinOperator, name)
-        c.version = 1
-        model.operatorCodes.append(c)
-        return len(model.operatorCodes) - 1
-
-    def tensor(dtype, scale=None):
-        t = schema.TensorT()
-        t.shape, t.type, t.name = [1, 8], dtype, f"t{len(sg.tensors)}".encode()
-        if scale is not None:
-            t.quantization = schema.QuantizationParametersT()
-            t.quantization.scale, t.quantization.zeroPoint = [scale], [0]
-        sg.tensors.append(t)
-        return len(sg.tensors) - 1
-
-    def op(name, inputs, outputs):
-        o = schema.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = code(name), inputs, outputs
-        return o
-
-    mul, add = sg.operators
-    q = tensor(schema.TensorType.INT8, 0.5)
-    dq = tensor(schema.TensorType.FLOAT32)
-    new = [mul, op("QUANTIZE", [mul.outputs[0]], [q]), op("DEQUANTIZE", [q], [dq])]
-    add.inputs = [dq if t == mul.outputs[0] else t for t in add.inputs]
-    if also_int8_consumer:  # an extra output: the int8 value itself, through a RESHAPE
-        shape = tensor(schema.TensorType.INT32)
-        sg.tensors[shape].shape = [2]
-        buffer = schema.BufferT()
-        buffer.data = list(np.array([1, 8], np.int32).tobytes())
-        model.buffers.append(buffer)
-        sg.tensors[shape].buffer = len(model.buffers) - 1
-        extra = tensor(schema.TensorType.INT8, 0.5)
-        new.append(op("RESHAPE", [q, shape], [extra]))
-        sg.outputs = [*sg.outputs, extra]
-    sg.operators = [*new, add]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
-def _run_plain(content: bytes, x: np.ndarray) -> list[np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
-
-
-@pytest.mark.parametrize("also_int8_consumer", [False, True])
-def test_strip_float_roundtrips(also_int8_consumer):
-    content = _mul_add_model()
-    x = np.random.default_rng(0).uniform(-3, 3, (1, 8)).astype(np.float32)
-    exact = 2 * x + 1
-    rounded = _insert_roundtrip(content, also_int8_consumer)
-    y = _run_plain(rounded, x)[0]
-    assert np.abs(y - exact).max() > 0.05  # the inserted chain rounds 2x to steps of 0.5
-    assert np.allclose(y, np.round(2 * x / 0.5) * 0.5 + 1, atol=1e-5)
-    stripped, removed = tflite.strip_float_roundtrips(rounded)
-    outs = _run_plain(stripped, x)
-    np.testing.assert_allclose(outs[0], exact, rtol=1e-6)
-    counts = tflite.op_counts(stripped)
-    # The QUANTIZE stays where an int8 op still reads it; its DEQUANTIZE goes.
-    assert removed == (1 if also_int8_consumer else 2)
-    assert counts[("QUANTIZE", "int8")] == (1 if also_int8_consumer else 0)
-    assert counts[("DEQUANTIZE", "float32")] == 0
-    if also_int8_consumer:
-        np.testing.assert_array_equal(outs[1], np.round(2 * x / 0.5).astype(np.int8))
-    assert tflite.strip_float_roundtrips(content)[1] == 0  # nothing to strip in a float model
+    config, model = fixtures.loaded_run()
+    scope = r"^trunk/stack\d+(_\d+)?/heatmap_decoder"
+    rep = np.stack([x["image"] for x in fixtures.drawn_hands(fixtures.TINY_SIZE, 16, 7)])
+    path = str(tmp_path / "a16.tflite")
+    info = tflite.export_tflite(
+        config, model, path, "int8", representative=rep.astype(np.float32), int16_scopes=[scope]
+    )
+    assert info["int16_scopes"] == [scope]
+    with open(path, "rb") as f:
+        flat = flatbuffer_utils.convert_bytearray_to_object(bytearray(f.read()))
+    sg = flat.subgraphs[0]
+    int8, int16 = 9, 7  # TensorType
+    types = {"int16": set(), "int8": set()}
+    for op in sg.operators:
+        name = sg.tensors[op.outputs[0]].name.decode()
+        if tflite.op_name(flat, op) == "CONV_2D" and re.search(tflite.INT8_SCOPE, name):
+            types["int16" if re.search(scope, name) else "int8"].add(sg.tensors[op.outputs[0]].type)
+    assert types == {"int16": {int16}, "int8": {int8}}, types
+    errors, _, _ = fixtures.parity(path, model, fixtures.hand_images().astype(np.float32))
+    assert errors["keypoints_px"] <= 3.0 and errors["mask_iou_min"] >= 0.95, errors

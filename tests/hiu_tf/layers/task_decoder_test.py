@@ -67,3 +67,31 @@ def test_without_full_res_block():
     np.testing.assert_allclose(prediction, expected @ kernel[0, 0] + bias, atol=1e-5)
     # A one-level pyramid keeps its block: there is nothing coarser to decode from.
     assert len(TaskDecoder(8, 1, full_res_block=False)([pyramid[0]])[0].shape) == 4
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_upsample_nearest_and_its_gradient(dtype):
+    """Each pixel fills a 2 x 2 block (NumPy's repeat); the gradient sums each block,
+    also compiled with XLA (which has no kernel for the resize's own gradient)."""
+    import tensorflow as tf
+
+    from hiu_tf.layers.task_decoder import upsample_nearest
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 5, 4)).astype(dtype)
+    weights = rng.normal(size=(2, 6, 10, 4)).astype(dtype)
+    y = np.asarray(upsample_nearest(tf.constant(x)))
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, np.repeat(np.repeat(x, 2, 1), 2, 2))
+    expected = weights.astype(np.float64).reshape(2, 3, 2, 5, 2, 4).sum(axis=(2, 4))
+
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(upsample_nearest(x) * weights)
+        return tape.gradient(loss, x)
+
+    tolerance = 1e-6 if dtype == "float32" else 1e-2
+    for fn in (gradient, tf.function(gradient, jit_compile=True)):
+        got = np.asarray(fn(tf.constant(x)), np.float64)
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
