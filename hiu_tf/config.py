@@ -498,8 +498,10 @@ class LossConfig(_Section):
     The heat-map and POF terms are pixel means of sparse maps: about 0.05 and 0.012
     for an all-zero prediction on 16 x 16 maps, and smaller on larger maps (the
     Gaussians and bones cover a smaller share of the pixels), while the mesh terms
-    are about 1. Weights of 1 let the mesh terms dominate; the demo, on 16 x 16
-    maps, uses 30 and 50 (`training/configs/demo.yaml`, docs/learning.md).
+    are about 1 (with the default Gaussians of 2 map pixels; a Gaussian of 1 pixel
+    makes the heat-map term 4 times smaller). Weights of 1 let the mesh terms
+    dominate; the demo, on 16 x 16 maps with 1-pixel Gaussians, uses 120 and 50
+    (`training/configs/demo.yaml`, docs/learning.md).
     """
 
     SECTION: ClassVar[str] = "loss"
