@@ -19,7 +19,15 @@ and prints the PA-MPJPE (mm) of the 3D keypoints of the hand model posed with:
                                model that reads nothing of the fingers can reach)
 
 Procrustes alignment removes the global rotation, scale and translation, so the
-rows separate the fingers' share of the error from the shape's. Comparing a
+rows separate the fingers' share of the error from the shape's.
+
+A second table asks how well the 2D keypoints draw each finger segment, for the
+keypoints read off the heat-maps (`keypoints_px_heatmap`) and for the projected
+mesh (`keypoints_px`): the slope of the predicted 2D bone vectors on the
+labelled ones, `sum(p . t) / sum(|t|^2)` over the samples and the five fingers,
+per segment from the wrist (1) to the tip (4). 1 draws the segments right; 0
+means the predicted segment does not follow the labelled one at all (a tip drawn
+on top of the joint below it, for example). Comparing a
 held-out folder with the training folder tells under- from over-fitting. The
 labels must come from the model's own hand model (the synthetic data of
 `model.hand_model`), as for the `has_mano` loss terms.
@@ -85,6 +93,39 @@ def oracle_errors(model, samples: list[dict]) -> dict[str, float]:
     }
 
 
+def bone_slopes(predicted: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """`[4]` slope of predicted on labelled 2D bone vectors per finger segment.
+
+    Args:
+        predicted, labelled: `[N, 21, 2]` keypoints (canonical order).
+
+    Returns:
+        For segment k (wrist -> finger base = 0, ..., last joint -> tip = 3),
+        `sum(p . t) / sum(|t|^2)` over the samples and the five fingers' bones k.
+    """
+    from hiu_tf.keypoints import BONE_CHILDREN, BONE_PARENTS
+
+    p = np.asarray(predicted, np.float64)
+    t = np.asarray(labelled, np.float64)
+    bp = p[:, list(BONE_CHILDREN)] - p[:, list(BONE_PARENTS)]  # [N, 20, 2]
+    bt = t[:, list(BONE_CHILDREN)] - t[:, list(BONE_PARENTS)]
+    # Bones go finger by finger, four each (hiu_tf.keypoints.BONES): [N, 5, 4, 2].
+    bp, bt = bp.reshape(-1, 5, 4, 2), bt.reshape(-1, 5, 4, 2)
+    return (bp * bt).sum(axis=(0, 1, 3)) / np.maximum((bt * bt).sum(axis=(0, 1, 3)), 1e-12)
+
+
+def segment_slopes(model, samples: list[dict]) -> dict[str, np.ndarray]:
+    """`bone_slopes` of the heat-map keypoints and of the projected mesh."""
+    images = np.stack([s["image"] for s in samples]).astype(np.float32)
+    labelled = np.stack([s["keypoints_px"] for s in samples])
+    out = model.predict(images, batch_size=32, verbose=0)
+    rows = {}
+    if "keypoints_px_heatmap" in out:
+        rows["heat-map keypoints"] = bone_slopes(out["keypoints_px_heatmap"], labelled)
+    rows["projected mesh"] = bone_slopes(out["keypoints_px"], labelled)
+    return rows
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from hiu_tf.data import tfrecord
@@ -94,16 +135,23 @@ def main(argv=None) -> int:
     if model.mano is None:
         print(f"error: the model of {args.run} has no mesh head", file=sys.stderr)
         return 2
-    results = {}
+    results, slopes = {}, {}
     for folder in args.data:
         samples = list(tfrecord.read_tfrecords(folder).take(args.samples).as_numpy_iterator())
         results[folder] = oracle_errors(model, samples)
+        slopes[folder] = segment_slopes(model, samples)
     width = max(len(r) for r in ROWS)
     names = [os.path.basename(os.path.normpath(f)) for f in args.data]
     print(f"PA-MPJPE (mm) of {args.run}, {args.samples} records per folder")
     print(f"{'':<{width}}" + "".join(f"{n:>12}" for n in names))
     for row in ROWS:
         print(f"{row:<{width}}" + "".join(f"{results[f][row]:>12.2f}" for f in args.data))
+    print()
+    print("2D bone slope per finger segment (1 = drawn right, 0 = not followed)")
+    print(f"{'':<{width}}{'folder':>12}" + "".join(f"{f'seg {k}':>8}" for k in range(1, 5)))
+    for folder, name in zip(args.data, names, strict=True):
+        for row, values in slopes[folder].items():
+            print(f"{row:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
     return 0
 
 

@@ -317,6 +317,35 @@ def test_bench_pose_oracles_rows_swap_in_the_labels():
         bench_pose_oracles.oracle_errors(model, [{**samples[0], "has_mano": 0.0}])
 
 
+def test_bench_pose_oracles_bone_slopes_against_a_loop():
+    import bench_pose_oracles
+
+    from hiu_tf.keypoints import BONES
+
+    rng = np.random.default_rng(3)
+    labelled = rng.uniform(0, 64, (7, 21, 2))
+    predicted = rng.uniform(0, 64, (7, 21, 2))
+    want = []
+    for k in range(4):  # the k-th bone of each finger
+        num = den = 0.0
+        for n in range(7):
+            for f in range(5):
+                parent, child = BONES[4 * f + k]
+                t = labelled[n, child] - labelled[n, parent]
+                p = predicted[n, child] - predicted[n, parent]
+                num += float(p @ t)
+                den += float(t @ t)
+        want.append(num / den)
+    got = bench_pose_oracles.bone_slopes(predicted, labelled)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # Every bone drawn at 0.3 of its length (built along the chain): slope 0.3.
+    chain = labelled.copy()
+    for parent, child in BONES:
+        chain[:, child] = chain[:, parent] + 0.3 * (labelled[:, child] - labelled[:, parent])
+    np.testing.assert_allclose(bench_pose_oracles.bone_slopes(chain, labelled), 0.3, rtol=1e-12)
+    np.testing.assert_allclose(bench_pose_oracles.bone_slopes(labelled + 5.0, labelled), 1.0)
+
+
 def test_bench_mask_ceiling():
     import bench_mask_ceiling
 
