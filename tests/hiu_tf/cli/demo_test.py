@@ -122,7 +122,7 @@ def test_default_demo_learns_within_its_budget(tmp_path, capsys):
     trained, untrained = metrics["summary"]["trained"], metrics["summary"]["untrained"]
     missed = {t["key"]: t for t in metrics["targets"] if not t["met"]}
     assert set(missed) <= OUT_OF_REACH, missed
-    # Measured on 2 cores (docs/learning.md): PA-MPJPE 15.0 -> 11.3 mm, IoU 0.16 -> 0.83.
+    # Measured on 2 cores (docs/learning.md): PA-MPJPE 15.0 -> 11.2 mm, IoU 0.16 -> 0.83.
     assert trained["pa_mpjpe_mm"] < untrained["pa_mpjpe_mm"] - 2.0
     assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.4
     # The mesh's health: turned the right way, at the right depth.
