@@ -68,10 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from hiu_tf.cli.quiet import wants_verbose
 
+    verbose = bool(args.verbose or wants_verbose([]))
+    configured = bool(logging.getLogger().handlers)  # by a host (pytest): left alone
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose or wants_verbose([]) else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not verbose and not configured:  # our INFO lines only (quiet.OwnInfoFilter)
+        from hiu_tf.cli.quiet import OwnInfoFilter
+
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(OwnInfoFilter())
     module = importlib.import_module(commands[args.command][0])
     try:
         return int(module.run(args) or 0)

@@ -67,6 +67,24 @@ _NOISE = re.compile(
 )
 
 
+# Packages whose INFO lines a command shows: ours.
+OWN_PACKAGES = ("hiu_tf", "mano_tf", "training", "export", "__main__")
+
+
+class OwnInfoFilter(logging.Filter):
+    """Passes WARNING and above from any logger, INFO and DEBUG only from `OWN_PACKAGES`.
+
+    Libraries that log progress at INFO through Python's `logging` (ai-edge-quantizer
+    writes "Serializing model..." to the root logger on every int8 export) would
+    otherwise print through the handler that shows our own INFO lines.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.name.split(".")[0] in OWN_PACKAGES
+
+
 def is_noise(line: bytes) -> bool:
     """Whether one line written to file descriptor 2 is TensorFlow's chatter (see `_NOISE`)."""
     return _NOISE.match(line) is not None

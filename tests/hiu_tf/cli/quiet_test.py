@@ -136,3 +136,18 @@ def test_verbose_is_asked_by_flag_or_environment():
     assert not quiet.wants_verbose(["model-info"], {})
     assert quiet.wants_verbose(["model-info"], {"HIU_VERBOSE": "1"})
     assert not quiet.wants_verbose(["model-info"], {"HIU_VERBOSE": "0"})
+
+
+def test_own_info_filter_passes_our_info_and_anyones_warnings():
+    import logging
+
+    def record(name, level):
+        return logging.LogRecord(name, level, __file__, 1, "message", None, None)
+
+    keep = quiet.OwnInfoFilter()
+    for name in ("hiu_tf.cli.demo", "export.tflite", "training.train", "mano_tf", "__main__"):
+        assert keep.filter(record(name, logging.INFO)), name
+    # ai-edge-quantizer logs "Serializing model..." at INFO on the root logger.
+    for name in ("root", "ai_edge_quantizer.quantizer", "absl", "hiu_tf_other"):
+        assert not keep.filter(record(name, logging.INFO)), name
+        assert keep.filter(record(name, logging.WARNING)), name
