@@ -22,7 +22,11 @@ _SOURCES = ("freihand", "rhd", "stb", "panoptic", "coco_hand", "folder")
 
 
 class Progress:
-    """Progress on stderr: a line redrawn 4 times a second on a terminal, else a line every 10 s."""
+    """Progress on stderr: a line redrawn 4 times a second on a terminal, else a line every 10 s.
+
+    `done` ends with the final state, written once: off a terminal it is skipped when
+    the last line written already showed it.
+    """
 
     def __init__(self, label: str, total: int | None, stream=None):
         self.label = label
@@ -33,6 +37,7 @@ class Progress:
         self.last = self.start
         self.count = 0
         self.extra = ""
+        self.written: tuple[int, str] | None = None  # (count, extra) of the last line
 
     def update(self, count: int, extra: str = "", force: bool = False) -> None:
         self.count = count
@@ -54,10 +59,12 @@ class Progress:
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
+        self.written = (count, extra)
 
     def done(self) -> float:
-        """Shows the final state; returns the elapsed seconds."""
-        self.update(self.count, self.extra, force=True)
+        """Shows the final state (once); returns the elapsed seconds."""
+        if self.tty or self.written != (self.count, self.extra):
+            self.update(self.count, self.extra, force=True)
         return time.perf_counter() - self.start
 
 

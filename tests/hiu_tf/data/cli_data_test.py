@@ -136,3 +136,25 @@ def test_convert_counts_every_unreadable_image_and_info_verifies(tmp_path, capsy
         "verified 3 records: 2 readable, 1 with an unreadable image or mask, 1 damaged shards"
         in printed
     )
+
+
+def test_progress_writes_the_final_state_once_off_a_terminal(monkeypatch):
+    import io
+
+    from hiu_tf.cli import data as data_cli
+
+    clock = iter([0.0, 11.0, 11.5])  # the start, update, done (perf_counter calls)
+    monkeypatch.setattr(data_cli.time, "perf_counter", lambda: next(clock))
+    stream = io.StringIO()
+    progress = data_cli.Progress("synth", 8, stream=stream)
+    progress.update(8)  # 11 s after the start: written (every 10 s off a terminal)
+    progress.done()  # the same state: not written again
+    assert stream.getvalue().count("8/8") == 1, stream.getvalue()
+    # A state the last line did not show is written by done.
+    stream = io.StringIO()
+    clock = iter([0.0, 11.0, 12.0, 13.0, 13.0])
+    progress = data_cli.Progress("synth", 8, stream=stream)
+    progress.update(4)
+    progress.update(8)  # 1 s later: not written
+    progress.done()
+    assert [line.split()[-2] for line in stream.getvalue().splitlines()] == ["4/8", "8/8"]
