@@ -262,6 +262,8 @@ def convert_saved_model(
         ExportError: "int8" without representative data, or an op that is not a builtin.
     """
     quant = _check_quant(quant)
+    if quant == "int8" and representative is None:
+        raise ExportError("quant='int8' needs representative data")
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quant == "fp16":
@@ -269,13 +271,7 @@ def convert_saved_model(
         converter.target_spec.supported_types = [tf.float16]
     elif quant == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quant == "int8":
-        if representative is None:
-            raise ExportError("quant='int8' needs representative data")
-        if float_tail:
-            content = quantize_int8(converter.convert(), representative, int16_scopes)
-            check_builtin_ops(content)
-            return content
+    elif quant == "int8" and not float_tail:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [
@@ -283,6 +279,8 @@ def convert_saved_model(
             tf.lite.OpsSet.TFLITE_BUILTINS,
         ]
     content = converter.convert()
+    if quant == "int8" and float_tail:  # the float32 model, quantised by the recipe
+        content = quantize_int8(content, representative, int16_scopes)
     check_builtin_ops(content)
     return content
 

@@ -263,15 +263,17 @@ def fine_mask_loss(logits, mask, has_mask) -> tf.Tensor:
     Returns:
         Scalar (float32; float64 for float64 inputs).
     """
+    logits, target = _block_mean_target(logits, mask, "fine_mask_loss")
+    return mask_loss(logits, target, has_mask)
+
+
+def _block_mean_target(logits, mask, fn: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """`(logits [B, s, s, 1], target [B, s, s])`: the `[B, S, S]` label averaged over
+    blocks of `S / s` pixels, both as floats after checking their shapes."""
     logits = _float(logits, "logits")
     mask = _float(mask, "mask", logits)
     _check_rank(logits, "logits", 4, "[B, s, s, 1]")
     _check_rank(mask, "mask", 3, "[B, S, S]")
-    return mask_loss(logits, _block_mean_target(logits, mask, "fine_mask_loss"), has_mask)
-
-
-def _block_mean_target(logits: tf.Tensor, mask: tf.Tensor, fn: str) -> tf.Tensor:
-    """`[B, S, S]` label averaged over blocks of `S / s` pixels: `[B, s, s]`."""
     size, full = logits.shape[1], mask.shape[1]
     if size is None or full is None or full % size:
         raise ValueError(
@@ -280,8 +282,8 @@ def _block_mean_target(logits: tf.Tensor, mask: tf.Tensor, fn: str) -> tf.Tensor
         )
     factor = full // size
     if factor == 1:
-        return mask
-    return tf.nn.avg_pool2d(mask[..., tf.newaxis], factor, factor, "VALID")[..., 0]
+        return logits, mask
+    return logits, tf.nn.avg_pool2d(mask[..., tf.newaxis], factor, factor, "VALID")[..., 0]
 
 
 def mask_iou_loss(logits, mask, has_mask) -> tf.Tensor:
@@ -300,11 +302,7 @@ def mask_iou_loss(logits, mask, has_mask) -> tf.Tensor:
     Returns:
         Scalar in [0, 1) (float32; float64 for float64 inputs).
     """
-    logits = _float(logits, "logits")
-    mask = _float(mask, "mask", logits)
-    _check_rank(logits, "logits", 4, "[B, s, s, 1]")
-    _check_rank(mask, "mask", 3, "[B, S, S]")
-    target = _block_mean_target(logits, mask, "mask_iou_loss")
+    logits, target = _block_mean_target(logits, mask, "mask_iou_loss")
     p = tf.sigmoid(logits[..., 0])
     overlap = tf.reduce_sum(p * target, axis=(1, 2))
     union = tf.reduce_sum(p + target - p * target, axis=(1, 2))
@@ -759,18 +757,17 @@ def total_loss(
                 _label(labels, "mask", term),
                 _label(labels, "has_mask", term),
             )
-        elif term == "mask_iou" and "mask_logits" in outputs:  # the refined mask
-            terms[term] = mask_iou_loss(
-                outputs["mask_logits"],
-                _label(labels, "mask", term),
-                _label(labels, "has_mask", term),
+        elif term == "mask_iou":
+            # The final mask: the refined one against `mask`, else the last stack's.
+            output, label = (
+                ("mask_logits", "mask")
+                if "mask_logits" in outputs
+                else (f"stack{n}_mask_logits", "mask_small")
             )
-        elif term == "mask_iou" and f"stack{n}_mask_logits" in outputs:
-            terms[term] = mask_iou_loss(
-                outputs[f"stack{n}_mask_logits"],
-                _label(labels, "mask_small", term),
-                _label(labels, "has_mask", term),
-            )
+            if output in outputs:
+                terms[term] = mask_iou_loss(
+                    outputs[output], _label(labels, label, term), _label(labels, "has_mask", term)
+                )
         elif term == "render_mask" and "rendered_mask" in outputs:
             terms[term] = rendered_mask_loss(
                 outputs["rendered_mask"],

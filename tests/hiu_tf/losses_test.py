@@ -548,32 +548,25 @@ def test_gradients_match_finite_differences():
 
 
 @pytest.mark.parametrize("factor", [1, 2, 4])
-def test_fine_mask_loss_matches_numpy_on_block_averaged_labels(factor):
-    rng = _rng(20 + factor)
+@pytest.mark.parametrize(
+    "loss, ref, seed",
+    [("fine_mask_loss", ref_mask, 20), ("mask_iou_loss", ref_mask_iou, 30)],
+)
+def test_fine_mask_losses_match_numpy_on_block_averaged_labels(loss, ref, seed, factor):
+    rng = _rng(seed + factor)
     logits = rng.normal(0, 2, (B, H, H, 1))
     full = (rng.random((B, H * factor, H * factor)) < 0.4).astype(np.float64)
     has = _flags(rng)
     # The target of a logit pixel: the share of its factor x factor label pixels that are on.
     target = full.reshape(B, H, factor, H, factor).mean(axis=(2, 4))
-    got = losses.fine_mask_loss(tf.constant(logits), tf.constant(full), tf.constant(has))
-    np.testing.assert_allclose(got.numpy(), ref_mask(logits, target, has), rtol=1e-10)
+    got = getattr(losses, loss)(tf.constant(logits), tf.constant(full), tf.constant(has))
+    np.testing.assert_allclose(got.numpy(), ref(logits, target, has), rtol=1e-10)
 
 
 def test_fine_mask_losses_reject_labels_that_are_not_a_multiple_of_the_logits():
     for fn in (losses.fine_mask_loss, losses.mask_iou_loss):
         with pytest.raises(ValueError, match="multiple"):
             fn(tf.zeros((2, 8, 8, 1)), tf.zeros((2, 20, 20)), tf.ones(2))
-
-
-@pytest.mark.parametrize("factor", [1, 2, 4])
-def test_mask_iou_loss_matches_numpy_on_block_averaged_labels(factor):
-    rng = _rng(30 + factor)
-    logits = rng.normal(0, 2, (B, H, H, 1))
-    full = (rng.random((B, H * factor, H * factor)) < 0.4).astype(np.float64)
-    has = _flags(rng)
-    target = full.reshape(B, H, factor, H, factor).mean(axis=(2, 4))
-    got = losses.mask_iou_loss(tf.constant(logits), tf.constant(full), tf.constant(has))
-    np.testing.assert_allclose(got.numpy(), ref_mask_iou(logits, target, has), rtol=1e-10)
 
 
 def test_mask_iou_loss_is_near_zero_for_a_confident_right_mask_and_one_for_a_wrong_one():
