@@ -28,7 +28,10 @@ It prints one table, a row per step count:
                              joint in focal-length units (1 = the right image size;
                              > 1 = the hand escapes from the camera)
 
-then, with `--targets demo|long`, which of the goals of `training.learning`
+then the last model on the held-out set beside `--family-samples` new crops of
+the training set's own kind (its procedural backgrounds, another seed): where
+the second row is much better, the model has learnt its training backgrounds
+rather than the hand. Then, with `--targets demo|long`, which of the goals of `training.learning`
 the last row meets. A later row worse than an earlier one on the same run is
 worth a look: `--fail-on-regression` makes that an error (exit code 1).
 
@@ -80,6 +83,12 @@ def parse_args(argv):
         metavar="KEY=VALUE",
         help="synthetic generator options of both sets, over the demo's (DEMO_SYNTH)",
     )
+    p.add_argument(
+        "--family-samples",
+        type=int,
+        default=256,
+        help="new crops of the training set's kind, to check the trained model on (0: none)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None, help="name of the output folder (default: config)")
     p.add_argument("--out", default=os.path.join("runs", "bench_learning"))
@@ -88,6 +97,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.config and args.preset:
         p.error("give --config or --preset, not both")
+    if args.family_samples < 0:
+        p.error(f"--family-samples must be >= 0. Received: {args.family_samples}")
     for flag in ("train_samples", "heldout_samples"):
         value = getattr(args, flag)
         if value is not None and value < 1:
@@ -135,6 +146,7 @@ def main(argv=None) -> int:
         heldout_samples=heldout_samples,
         hand_model=config.model.hand_model,
         synth=synth,
+        family_samples=args.family_samples,
         echo=print,
     )
     data_seconds = time.monotonic() - started
@@ -152,6 +164,7 @@ def main(argv=None) -> int:
         data["heldout"],
         steps,
         os.path.join(out, "run"),
+        final_sets={"family": data["family"]} if "family" in data else None,
         on_epoch=lambda step, loss: progress.step(f"step {step}, loss {loss:.4g}"),
     )
     total = time.monotonic() - started
@@ -161,6 +174,14 @@ def main(argv=None) -> int:
     print(title)
     for line in learning.curve_table_lines(rows):
         print(line)
+    if "sets" in rows[-1]:
+        print(
+            f"\nthe model of step {rows[-1]['step']} on the held-out set and on "
+            f"{args.family_samples} new crops of the training set's kind (family: its "
+            "procedural backgrounds); a gap is what the backgrounds cost:"
+        )
+        for line in learning.sets_table_lines({"held-out": rows[-1], **rows[-1]["sets"]}):
+            print(line)
     print(
         f"wall time: {total / 60:.1f} min in all ({data_seconds:.0f} s data, "
         f"{rows[-1]['wall_s']:.0f} s training and evaluation); {os.cpu_count()} CPUs, "
@@ -177,6 +198,7 @@ def main(argv=None) -> int:
         "wall_seconds": {"total": total, "data": data_seconds},
         "train_samples": train_samples,
         "heldout_samples": heldout_samples,
+        "family_samples": args.family_samples,
         "synth": synth,
         "rows": rows,
         "config": config_to_dict(config),

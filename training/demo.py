@@ -91,6 +91,7 @@ DEFAULT_PREDICT_IMAGES = 8
 DEFAULT_QUANT = "none"
 PREDICT_SIZE = 256
 HELDOUT_SEED_OFFSET = 1_000_003  # held-out seed = seed + this: no sample in common
+FAMILY_SEED_OFFSET = 2_000_006  # the training-family check set: seed + this
 HELDOUT_BACKGROUNDS = 48
 # Options of the synthetic generator (`SynthConfig` fields) for both sets: hands that
 # fill more of the crop, fingers curled half as much as the generator's default, no
@@ -387,16 +388,21 @@ def make_datasets(
     heldout_samples: int,
     hand_model: str,
     synth: Mapping[str, Any] | None = None,
+    family_samples: int = 0,
     echo: Callable[[str], None] = logger.info,
 ) -> dict[str, str]:
     """The training set, the held-out backgrounds and the held-out set under `data_dir`.
 
-    Both sets use the generator options `synth` (`SynthConfig` fields); the
+    All sets use the generator options `synth` (`SynthConfig` fields); the
     held-out set has the seed `seed + HELDOUT_SEED_OFFSET` and the backgrounds of
-    `heldout_backgrounds`.
+    `heldout_backgrounds`. With `family_samples`, a third set of new crops of the
+    training set's own kind (procedural backgrounds, seed `seed +
+    FAMILY_SEED_OFFSET`): a model that scores much better on it than on the
+    held-out set has learnt the training backgrounds rather than the hand.
 
     Returns:
-        `{"train": folder, "heldout": folder, "backgrounds": folder}`.
+        `{"train": folder, "heldout": folder, "backgrounds": folder}`, and `"family":
+        folder` with `family_samples`.
     """
     train_dir = os.path.join(data_dir, "train")
     heldout_dir = os.path.join(data_dir, "heldout")
@@ -425,7 +431,19 @@ def make_datasets(
         echo=echo,
         label="held-out set",
     )
-    return {"train": train_dir, "heldout": heldout_dir, "backgrounds": backgrounds}
+    sets = {"train": train_dir, "heldout": heldout_dir, "backgrounds": backgrounds}
+    if family_samples > 0:
+        sets["family"] = synth_set(
+            os.path.join(data_dir, "family"),
+            count=family_samples,
+            size=size,
+            seed=seed + FAMILY_SEED_OFFSET,
+            hand_model=hand_model,
+            synth=synth,
+            echo=echo,
+            label="training-family set",
+        )[0]
+    return sets
 
 
 # --------------------------------------------------------------------------- config

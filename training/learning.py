@@ -249,6 +249,7 @@ def learning_curve(
     run_dir: str,
     *,
     batch_size: int = 32,
+    final_sets: Mapping[str, str] | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[dict[str, Any]]:
@@ -266,12 +267,16 @@ def learning_curve(
         steps: step counts to evaluate at (increasing, >= 1).
         run_dir: the run folder (started afresh).
         batch_size: evaluation batch size.
+        final_sets: other TFRecord sets, by name, evaluated once with the trained
+            model at the last step (for example new crops of the training set's kind,
+            to tell a background gap from underfitting).
         on_epoch: called with `(step, training loss)` at the end of every epoch.
         clock: a monotonic clock for the wall times.
 
     Returns:
         One dict per evaluation, in step order: `step`, `wall_s` (seconds since training
-        began, evaluations included) and the `summarize` keys.
+        began, evaluations included) and the `summarize` keys; the last one also has
+        `sets`, the `summarize` dict of each of `final_sets` by name.
     """
     import keras
 
@@ -282,17 +287,28 @@ def learning_curve(
     if not steps or steps[0] < 1:
         raise ValueError(f"steps must be integers >= 1. Received: steps={steps}")
     unit = math.gcd(*steps)
-    dataset, _ = eval_dataset(heldout, config.model.input_size, batch_size)
-    batches = [dict(b) for b in dataset.as_numpy_iterator()]
+
+    def load(data: str) -> list[dict]:
+        dataset, _ = eval_dataset(data, config.model.input_size, batch_size)
+        return [dict(b) for b in dataset.as_numpy_iterator()]
+
+    def summary(model, batches) -> dict[str, float | None]:
+        metrics, _ = evaluate_model(
+            model, config, batches, batch_size=batch_size, pck_2d_max_px=PCK_2D_MAX_PX
+        )
+        return summarize(metrics)
+
+    batches = load(heldout)
+    others = {name: load(data) for name, data in (final_sets or {}).items()}
     rows: list[dict[str, Any]] = []
     start = [None]
 
     def evaluate(model, step: int) -> None:
-        metrics, _ = evaluate_model(
-            model, config, batches, batch_size=batch_size, pck_2d_max_px=PCK_2D_MAX_PX
-        )
+        row = summary(model, batches)
         wall = 0.0 if start[0] is None else clock() - start[0]
-        rows.append({"step": step, "wall_s": wall, **summarize(metrics)})
+        rows.append({"step": step, "wall_s": wall, **row})
+        if step == steps[-1] and others:
+            rows[-1]["sets"] = {name: summary(model, b) for name, b in others.items()}
 
     class Checkpoints(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -363,11 +379,29 @@ def regressions(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def curve_table_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The learning-curve table (one row per evaluation) as text lines."""
-    head = f"{'step':>6} {'wall s':>7} " + " ".join(f"{h:>8}" for h, *_ in CURVE_COLUMNS)
+    return _table_lines(
+        ("step", "wall s"), [((row["step"], f"{row['wall_s']:.0f}"), row) for row in rows]
+    )
+
+
+def sets_table_lines(named: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One model on several sets (name -> `summarize` dict): the curve's columns, a row each."""
+    width = max([len("set"), *map(len, named)])
+    return _table_lines(("set",), [((name,), row) for name, row in named.items()], width)
+
+
+def _table_lines(
+    heads: Sequence[str], rows: Sequence[tuple[Sequence[Any], Mapping[str, Any]]], first: int = 6
+) -> list[str]:
+    """`CURVE_COLUMNS` after leading cells (the first `first` wide, the rest 7), right-aligned."""
+    widths = [first] + [7] * (len(heads) - 1)
+    head = " ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True))
+    head += " " + " ".join(f"{h:>8}" for h, *_ in CURVE_COLUMNS)
     lines = [head, "-" * len(head)]
-    for row in rows:
+    for lead, row in rows:
         cells = " ".join(f"{fmt(row.get(k), spec):>8}" for _, k, spec, _ in CURVE_COLUMNS)
-        lines.append(f"{row['step']:>6} {row['wall_s']:>7.0f} {cells}")
+        leading = " ".join(f"{str(v):>{w}}" for v, w in zip(lead, widths, strict=True))
+        lines.append(f"{leading} {cells}")
     return lines
 
 

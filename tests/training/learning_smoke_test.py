@@ -30,10 +30,13 @@ def curve(tmp_path_factory):
         heldout_samples=64,
         hand_model=config.model.hand_model,
         synth=demo.synth_options(demo.DEMO_SYNTH),
+        family_samples=32,
         echo=lambda _: None,
     )
     config = demo.with_training_set(config, data["train"])
-    return learning.learning_curve(config, data["heldout"], (STEPS,), str(root / "run"))
+    return learning.learning_curve(
+        config, data["heldout"], (STEPS,), str(root / "run"), final_sets={"family": data["family"]}
+    )
 
 
 def test_the_mesh_turns_the_right_way_and_stays_at_its_depth(curve):
@@ -50,3 +53,12 @@ def test_the_heatmaps_and_the_projected_mesh_learn(curve):
     assert trained["median_2d_heatmap_px"] < 0.7 * untrained["median_2d_heatmap_px"], curve
     assert trained["median_2d_mesh_px"] < untrained["median_2d_mesh_px"], curve
     assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.1, curve
+
+
+def test_the_trained_model_is_also_checked_on_new_crops_of_the_training_kind(curve):
+    untrained, trained = curve
+    assert "sets" not in untrained
+    family = trained["sets"]["family"]
+    assert set(family) == set(trained) - {"step", "wall_s", "sets"}
+    assert family["median_2d_heatmap_px"] < 0.7 * untrained["median_2d_heatmap_px"], family
+    assert family["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.1, family

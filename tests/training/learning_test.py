@@ -92,6 +92,18 @@ def test_curve_table_has_a_row_per_evaluation_and_marks_missing_values():
     assert lines[3].split()[2:] == ["n/a"] * len(learning.CURVE_COLUMNS)
 
 
+def test_sets_table_has_a_row_per_named_set():
+    lines = learning.sets_table_lines(
+        {"held-out": _row(8000, mask_mean_iou=0.83), "family": _row(8000, mask_mean_iou=0.89)}
+    )
+    assert lines[0].split()[:2] == ["set", "hm"]
+    assert len(lines) == 4 and set(lines[1]) == {"-"}
+    iou = 1 + [h for h, *_ in learning.CURVE_COLUMNS].index("IoU")
+    assert [line.split()[0] for line in lines[2:]] == ["held-out", "family"]
+    assert [line.split()[iou] for line in lines[2:]] == ["0.830", "0.890"]
+    assert len({len(line) for line in lines}) == 1  # the columns line up
+
+
 def test_plot_learning_curves_writes_a_figure_of_several_runs(tmp_path):
     import matplotlib.image
 
