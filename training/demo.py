@@ -95,19 +95,21 @@ FAMILY_SEED_OFFSET = 2_000_006  # the training-family check set: seed + this
 HELDOUT_BACKGROUNDS = 48
 # Options of the synthetic generator (`SynthConfig` fields) for both sets: hands that
 # fill more of the crop, fingers curled half as much as the generator's default, no
-# occluders and no truncation at the border, the palm towards the camera (tilted by
-# up to 45 degrees, rolled any way). Keypoints are then far enough apart on the
-# 16 x 16 heat-maps, and visible enough, to be learnt in minutes, and the hand's
-# orientation can be read off a 64 px crop; shown from the back as well, thumb and
-# little finger are easily swapped at that size (docs/learning.md). The generator's
-# full difficulty needs longer training.
+# occluders and no truncation at the border, clutter shapes on every procedural
+# background (flat-coloured shapes with sharp edges beside the hand; with fewer, the
+# mask spilled onto the held-out set's backgrounds, another family), the palm towards
+# the camera (tilted by up to 45 degrees, rolled any way). Keypoints are then far
+# enough apart on the 16 x 16 heat-maps, and visible enough, to be learnt in minutes,
+# and the hand's orientation can be read off a 64 px crop; shown from the back as
+# well, thumb and little finger are easily swapped at that size (docs/learning.md).
+# The generator's full difficulty needs longer training.
 DEMO_SYNTH = (
     "hand_fill_min=0.65",
     "hand_fill_max=0.9",
     "flexion_scale=0.5",
     "occluder_rate=0.0",
     "truncation_rate=0.0",
-    "clutter_rate=0.3",
+    "clutter_rate=1.0",
     "max_tilt_deg=45",
     "back_rate=0",
 )

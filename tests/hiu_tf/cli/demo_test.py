@@ -104,9 +104,12 @@ def test_demo_rejects_bad_options(tmp_path, capsys):
 
 
 # Demo targets that minutes of CPU training do not reach (docs/learning.md, "Targets out
-# of reach at their budget"): the fingers' bend at 64 px and a mask IoU of 0.85. They are
-# checked to improve on the untrained model; every other target must be met.
-OUT_OF_REACH = {"pa_mpjpe_mm", "mask_mean_iou"}
+# of reach at their budget"): the fingers' bend at 64 px. It is checked to improve on the
+# untrained model; every other target must be met. The mask IoU meets its 0.85 with no
+# margin (0.8500 in 7,141 steps on 2 cores, docs/learning.md) and the step count follows
+# the machine's speed, so it may fall short by at most IOU_SLACK.
+OUT_OF_REACH = {"pa_mpjpe_mm"}
+IOU_SLACK = 0.01
 
 
 @pytest.mark.slow
@@ -121,9 +124,10 @@ def test_default_demo_learns_within_its_budget(tmp_path, capsys):
     metrics = _check_report(out)
     trained, untrained = metrics["summary"]["trained"], metrics["summary"]["untrained"]
     missed = {t["key"]: t for t in metrics["targets"] if not t["met"]}
+    iou = missed.pop("mask_mean_iou", None)
+    assert iou is None or iou["value"] >= iou["limit"] - IOU_SLACK, iou
     assert set(missed) <= OUT_OF_REACH, missed
-    # Measured on 2 cores (docs/learning.md): PA-MPJPE 15.0 -> 11.2 mm, IoU 0.16 -> 0.83.
+    # Measured on 2 cores (docs/learning.md): PA-MPJPE 15.0 -> 11.1 mm.
     assert trained["pa_mpjpe_mm"] < untrained["pa_mpjpe_mm"] - 2.0
-    assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.4
     # The mesh's health: turned the right way, at the right depth.
     assert abs(trained["depth_ratio"] - 1.0) < 0.15
