@@ -513,6 +513,7 @@ __all__ = [
     "learning_curve",
     "plot_learning_curves",
     "regressions",
+    "sets_table_lines",
     "summarize",
     "summary_lines",
     "target_lines",
