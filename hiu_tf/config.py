@@ -490,9 +490,11 @@ class LossConfig(_Section):
         hand_pose: regressed vs labelled finger rotations (`has_mano`; ours).
         shape: regressed vs labelled shape coefficients (`has_mano`; ours).
         joints_3d: root-relative 3D keypoints, in units of 10 cm (`has_3d`; ours).
+        joints_hand: the same in each hand's own frame (global rotation undone), so
+            only the fingers and the shape count (`has_3d` and `has_mano`; ours).
         depth: the anchor's depth in focal-length units, log error (`has_3d`; ours).
 
-    `mask_fine`, `mask_iou` and the last five are not in the paper (`hiu_tf.losses` says what
+    `mask_fine`, `mask_iou` and the last six are not in the paper (`hiu_tf.losses` says what
     each does and why); `training/configs/objective-paper.yaml` switches them off.
 
     The heat-map and POF terms are pixel means of sparse maps: about 0.05 and 0.012
@@ -522,6 +524,7 @@ class LossConfig(_Section):
     hand_pose: float = 1.0
     shape: float = 0.1
     joints_3d: float = 1.0
+    joints_hand: float = 0.0
     depth: float = 1.0
 
     def validate(self) -> None:

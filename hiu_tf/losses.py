@@ -73,6 +73,17 @@ paper's objective, `training/configs/objective-paper.yaml`):
     joints_3d    mean Euclidean error of the root-relative (wrist) 3D keypoints, in units
                  of `JOINT_UNIT_M` = 10 cm (`has_3d`): the size and the pose of the
                  hand, which the scale-free `bone_3d` leaves open.
+    joints_hand  the same in each hand's own frame: the root-relative keypoints turned
+                 back by the hand's global orientation, `R^T (J - J_wrist)`, with the
+                 regressed R for the prediction and the labelled one for the label
+                 (`has_3d` and `has_mano`). What is left is the fingers' pose and the
+                 hand's shape, the part of the error that PA-MPJPE measures: while
+                 the global rotation is still tens of degrees off, the camera-frame
+                 terms (`joints_3d`, `bone_3d`) are dominated by it and tell the
+                 fingers little. It sends no gradient into the global rotation
+                 (`R_pred^T R_pred L = L` for the posed hand `L`), and unlike
+                 `hand_pose` its gradient does not fade as a joint's angle error
+                 shrinks (a distance, not a squared one).
     depth        `|log(Z / f) - log(Z* / f*)|` of the anchor keypoint (`has_3d` and a
                  known K): the depth in units of the focal length, the part of the
                  camera that an image fixes. It keeps the mesh from drifting away from
@@ -125,6 +136,7 @@ TERMS = (
     "hand_pose",
     "shape",
     "joints_3d",
+    "joints_hand",
     "depth",
 )
 # Label keys that `total_loss` may read (a batch from `hiu_tf.data.pipeline` has them all).
@@ -546,6 +558,48 @@ def joints_3d_loss(joints_cam, target_joints_cam, has_3d, root: int = 0) -> tf.T
     return masked_mean(distance / JOINT_UNIT_M, _float(has_3d, "has_3d", pred)[:, None])
 
 
+def hand_frame_joints_loss(
+    joints_cam, pose_rotmat, target_joints_cam, target_pose, has_3d, has_mano, root: int = 0
+) -> tf.Tensor:
+    """Root-relative 3D keypoints in the hand's own frame, in units of `JOINT_UNIT_M`.
+
+    Each set of keypoints is taken relative to `root` and turned back by its hand's
+    global orientation, `R^T (J - J_root)`: the regressed orientation
+    (`pose_rotmat[:, 0]`) for the prediction, the labelled one (`target_pose[:, :3]`,
+    axis-angle) for the label. For a hand model posed about its root that leaves the
+    hand posed by its fingers and shape alone, whatever its global rotation.
+
+    Args:
+        joints_cam: `[B, 21, 3]` regressed joints, metres, camera frame.
+        pose_rotmat: `[B, 16, 3, 3]` regressed rotations (global first).
+        target_joints_cam: `[B, 21, 3]` labels.
+        target_pose: `[B, 48]` axis-angle labels (`mano_pose`; only the global 3 read).
+        has_3d: `[B]` the sample has 3D labels.
+        has_mano: `[B]` the sample has MANO labels (its global orientation).
+        root: the keypoint subtracted from each set (0 = the wrist).
+
+    Returns:
+        Scalar (float32; float64 for float64 inputs): the mean Euclidean distance over
+        keypoints and samples with both labels, divided by `JOINT_UNIT_M`.
+    """
+    from mano_tf.rotations import axis_angle_to_matrix
+
+    pred = _float(joints_cam, "joints_cam")
+    _check_rank(pred, "joints_cam", 3, "[B, 21, 3]")
+    rot = _float(pose_rotmat, "pose_rotmat", pred)
+    _check_rank(rot, "pose_rotmat", 4, "[B, 16, 3, 3]")
+    target = _float(target_joints_cam, "target_joints_cam", pred)
+    pose = _float(target_pose, "target_pose", pred)
+    _check_rank(pose, "target_pose", 2, "[B, 48]")
+    target_rot = axis_angle_to_matrix(pose[:, :3])  # [B, 3, 3]
+    # R^T v for each keypoint v (row vectors: v R).
+    local = tf.einsum("bkj,bji->bki", pred - pred[:, root : root + 1], rot[:, 0])
+    target_local = tf.einsum("bkj,bji->bki", target - target[:, root : root + 1], target_rot)
+    distance = tf.sqrt(tf.reduce_sum(tf.square(local - target_local), axis=-1) + _UNIT_EPS)
+    weight = _float(has_3d, "has_3d", pred) * _float(has_mano, "has_mano", pred)
+    return masked_mean(distance / JOINT_UNIT_M, weight[:, None])
+
+
 def _depth_label(target_joints_cam, intrinsics, has_3d, like: tf.Tensor):
     """`(Z* / f*, weight)` of the anchor keypoint: weight 0 without 3D labels or K."""
     from hiu_tf.keypoints import ANCHOR_KEYPOINT
@@ -670,6 +724,7 @@ def active_terms(loss_config, model_config) -> tuple[str, ...]:
         "hand_pose": mesh,
         "shape": mesh,
         "joints_3d": mesh,
+        "joints_hand": mesh,
         "depth": mesh,
     }
     return tuple(t for t in TERMS if available[t] and getattr(loss_config, t) > 0)
@@ -719,7 +774,8 @@ def total_loss(
     # The mesh branch: the last stack (no prefix) and, with regress_every_stack, the others.
     meshes = [p for p in stacks[:-1] if f"{p}keypoints_px" in outputs] + [""]
     # Terms computed on each prediction of the heat-map stacks ("stack") or of the mesh
-    # branch ("mesh"), averaged over them: (output, over, label keys, fn(output, *labels)).
+    # branch ("mesh"), averaged over them: (outputs, over, label keys, fn(*outputs, *labels));
+    # `outputs` is one output key or a tuple of them.
     per_prediction = {
         "heatmap": ("heatmaps", "stack", ("heatmaps", "keypoint_visible", "has_2d"), heatmap_loss),
         "pof": ("pof", "stack", ("pof", "pof_weight"), pof_loss),
@@ -739,18 +795,28 @@ def total_loss(
         "hand_pose": ("pose_rotmat", "mesh", ("mano_pose", "has_mano"), hand_pose_loss),
         "shape": ("mano_betas", "mesh", ("mano_betas", "has_mano"), shape_loss),
         "joints_3d": ("joints_cam", "mesh", ("joints_cam", "has_3d"), joints_3d_loss),
+        "joints_hand": (
+            ("joints_cam", "pose_rotmat"),
+            "mesh",
+            ("joints_cam", "mano_pose", "has_3d", "has_mano"),
+            hand_frame_joints_loss,
+        ),
         "depth": ("camera", "mesh", ("joints_cam", "intrinsics", "has_3d"), depth_loss),
     }
     terms: dict[str, tf.Tensor] = {}
     for term in active_terms(loss_config, model_config):
         if term in per_prediction:
-            output, over, keys, fn = per_prediction[term]
+            names, over, keys, fn = per_prediction[term]
+            names = (names,) if isinstance(names, str) else names
             prefixes = stacks if over == "stack" else meshes
             # The stacks' outputs all carry a prefix; the last mesh prediction has none.
-            if (f"stack{n}_{output}" if over == "stack" else output) not in outputs:
+            last = f"stack{n}_" if over == "stack" else ""
+            if any(f"{last}{name}" not in outputs for name in names):
                 continue
             values = [_label(labels, key, term) for key in keys]
-            terms[term] = _mean([fn(outputs[f"{p}{output}"], *values) for p in prefixes])
+            terms[term] = _mean(
+                [fn(*[outputs[f"{p}{name}"] for name in names], *values) for p in prefixes]
+            )
         elif term == "mask_fine" and "mask_logits" in outputs:
             terms[term] = fine_mask_loss(
                 outputs["mask_logits"],
@@ -887,6 +953,7 @@ __all__ = [
     "global_rotation_loss",
     "hand_pose_loss",
     "joints_3d_loss",
+    "hand_frame_joints_loss",
     "mesh_health",
     "rotation_distance",
     "shape_loss",

@@ -12,6 +12,7 @@ from hiu_tf.keypoints import BONES
 from tests.reference.lbs_numpy import rodrigues
 
 B, H, K, C, S = 4, 8, 21, 60, 32.0
+ALL_ON = {"mask_iou": 1.0, "joints_hand": 1.0}  # the terms that are off by default
 
 
 def _rng(seed=0):
@@ -117,6 +118,18 @@ def ref_hand_pose(pose_rotmat, target_pose, has_mano):
 def ref_joints_3d(pred, target, has_3d):
     d = np.linalg.norm((pred - pred[:, :1]) - (target - target[:, :1]), axis=-1) / 0.1
     return (d * has_3d[:, None]).sum() / (21 * has_3d.sum()) if has_3d.sum() else 0.0
+
+
+def ref_joints_hand(pred, pose_rotmat, target, target_pose, has_3d, has_mano):
+    w = has_3d * has_mano
+    d = np.zeros((len(pred), 21))
+    for b in range(len(pred)):
+        r_pred, r_true = pose_rotmat[b, 0], rodrigues(target_pose[b, :3])
+        for k in range(21):
+            a = r_pred.T @ (pred[b, k] - pred[b, 0])
+            t = r_true.T @ (target[b, k] - target[b, 0])
+            d[b, k] = np.linalg.norm(a - t) / 0.1
+    return (d * w[:, None]).sum() / (21 * w.sum()) if w.sum() else 0.0
 
 
 def ref_depth(camera, joints, k, has_3d):
@@ -254,6 +267,24 @@ def test_each_loss_matches_numpy():
             ref_joints_3d(n["joints_cam"], n["l_joints_cam"], n["l_has_3d"]),
         ),
         (
+            losses.hand_frame_joints_loss(
+                out["joints_cam"],
+                out["pose_rotmat"],
+                lab["joints_cam"],
+                lab["mano_pose"],
+                lab["has_3d"],
+                lab["has_mano"],
+            ),
+            ref_joints_hand(
+                n["joints_cam"],
+                n["pose_rotmat"],
+                n["l_joints_cam"],
+                n["l_mano_pose"],
+                n["l_has_3d"],
+                n["l_has_mano"],
+            ),
+        ),
+        (
             losses.depth_loss(out["camera"], lab["joints_cam"], lab["intrinsics"], lab["has_3d"]),
             ref_depth(n["camera"], n["l_joints_cam"], n["l_intrinsics"], n["l_has_3d"]),
         ),
@@ -261,6 +292,44 @@ def test_each_loss_matches_numpy():
     for i, (got, want) in enumerate(cases):
         assert got.dtype == tf.float32
         np.testing.assert_allclose(float(got), want, rtol=2e-5, atol=1e-7, err_msg=str(i))
+
+
+def test_hand_frame_joints_see_the_fingers_and_shape_but_not_the_global_rotation():
+    from mano_tf.mano_layer import ManoLayer
+    from mano_tf.rotations import axis_angle_to_matrix
+
+    rng = _rng(21)
+    layer = ManoLayer("open:right", flat_hand_mean=True)
+    fingers = rng.normal(0, 0.4, (2, 45))
+    betas = rng.normal(0, 1, (2, 10)).astype(np.float32)
+    label_pose = np.concatenate([rng.normal(0, 1.5, (2, 3)), fingers], 1).astype(np.float32)
+    label = layer(label_pose, betas)["joints"].numpy() + [0.0, 0.0, 0.5]
+    ones = np.ones(2, np.float32)
+
+    def pred_rotmat(global_rotmat, finger_pose):
+        joints = axis_angle_to_matrix(tf.reshape(tf.cast(finger_pose, tf.float32), (2, 15, 3)))
+        return tf.concat([global_rotmat[:, None], joints], axis=1)
+
+    def loss_of(global_rotmat, finger_pose, offset):
+        rotmat = pred_rotmat(global_rotmat, finger_pose)
+        joints = layer(betas=betas, pose_rotmat=rotmat)["joints"] + offset
+        return losses.hand_frame_joints_loss(joints, rotmat, label, label_pose, ones, ones)
+
+    # The same fingers and shape under another global rotation and position: zero,
+    # where the camera-frame joint term is large.
+    other = tf.constant(_random_rotmats(rng, (2,)), tf.float32)
+    assert float(loss_of(other, fingers, [0.1, -0.2, 0.9])) < 1e-4  # 0.01 mm
+    moved = layer(betas=betas, pose_rotmat=pred_rotmat(other, fingers))["joints"]
+    assert float(losses.joints_3d_loss(moved, label, ones)) > 0.3
+    # No gradient reaches the global rotation (along rotations: R = R0 exp(w), as the
+    # head's 6D or axis-angle output keeps R a rotation); the fingers get one.
+    w = tf.Variable(rng.normal(0, 0.3, (2, 3)).astype(np.float32))
+    bent = tf.Variable((fingers + rng.normal(0, 0.3, (2, 45))).astype(np.float32))
+    with tf.GradientTape() as tape:
+        value = loss_of(other @ axis_angle_to_matrix(w), bent, 0.0)
+    grad_w, grad_fingers = tape.gradient(value, [w, bent])
+    assert float(value) > 0.05
+    assert np.abs(grad_w.numpy()).max() < 1e-4 * np.abs(grad_fingers.numpy()).max()
 
 
 def test_bone_loss_is_zero_for_the_same_directions_and_two_for_opposite_ones():
@@ -275,7 +344,7 @@ def test_bone_loss_is_zero_for_the_same_directions_and_two_for_opposite_ones():
 def test_total_loss_combines_the_weights_in_one_place():
     out, lab = _batch(3)
     weights = LossConfig(
-        heatmap=2.0, pof=0.5, mask=1.5, mask_iou=0.7, ssl_mask=0.3, shape_prior=0.0
+        heatmap=2.0, pof=0.5, mask=1.5, mask_iou=0.7, joints_hand=2.5, ssl_mask=0.3, shape_prior=0.0
     )
     total, terms = losses.total_loss(out, lab, weights, _model_config())
     assert tuple(terms) == tuple(t for t in losses.TERMS if t != "shape_prior")
@@ -327,6 +396,7 @@ def test_total_loss_combines_the_weights_in_one_place():
                 "hand_pose",
                 "shape",
                 "joints_3d",
+                "joints_hand",
                 "depth",
             },
         ),
@@ -341,11 +411,11 @@ def test_total_loss_combines_the_weights_in_one_place():
 def test_terms_follow_the_model_config(fields, absent):
     out, lab = _batch(4)
     cfg = _model_config(**fields)
-    _, terms = losses.total_loss(out, lab, LossConfig(mask_iou=1.0), cfg)
+    _, terms = losses.total_loss(out, lab, LossConfig(**ALL_ON), cfg)
     assert set(terms) == set(losses.TERMS) - absent
-    _, terms = losses.total_loss(out, lab, LossConfig(), cfg)  # mask_iou is off by default
-    assert set(terms) == set(losses.TERMS) - absent - {"mask_iou"}
-    assert set(losses.active_terms(LossConfig(mask_iou=1.0), cfg)) == set(losses.TERMS) - absent
+    _, terms = losses.total_loss(out, lab, LossConfig(), cfg)
+    assert set(terms) == set(losses.TERMS) - absent - set(ALL_ON)
+    assert set(losses.active_terms(LossConfig(**ALL_ON), cfg)) == set(losses.TERMS) - absent
 
 
 def test_terms_of_missing_outputs_are_skipped_and_missing_labels_are_named():
@@ -397,7 +467,7 @@ def test_unlabelled_batch_gives_zero_supervised_loss_and_finite_zero_gradients()
     out, lab = _batch(8, unlabelled=True)
     variables = {k: tf.Variable(v) for k, v in out.items()}
     with tf.GradientTape() as tape:
-        total, terms = losses.total_loss(variables, lab, LossConfig(mask_iou=1.0), _model_config())
+        total, terms = losses.total_loss(variables, lab, LossConfig(**ALL_ON), _model_config())
     for term in SUPERVISED_TERMS:
         assert float(terms[term]) == 0.0, term
     grads = dict(zip(variables, tape.gradient(total, list(variables.values())), strict=True))
@@ -423,8 +493,8 @@ def test_unlabelled_samples_do_not_change_the_supervised_terms():
         extra_lab[key] = np.zeros_like(extra_lab[key])
     both_out = {k: np.concatenate([v, extra_out[k]]) for k, v in out.items()}
     both_lab = {k: np.concatenate([v, extra_lab[k]]) for k, v in lab.items()}
-    _, alone = losses.total_loss(out, lab, LossConfig(mask_iou=1.0), _model_config())
-    _, mixed = losses.total_loss(both_out, both_lab, LossConfig(mask_iou=1.0), _model_config())
+    _, alone = losses.total_loss(out, lab, LossConfig(**ALL_ON), _model_config())
+    _, mixed = losses.total_loss(both_out, both_lab, LossConfig(**ALL_ON), _model_config())
     for term in SUPERVISED_TERMS:
         assert float(mixed[term]) == pytest.approx(float(alone[term]), rel=1e-5), term
 
@@ -475,6 +545,7 @@ def test_gradients_match_finite_differences():
     target_pose = rng.normal(0, 0.8, (b, 48))
     target_betas = rng.normal(0, 1, (b, 10))
     intrinsics = np.tile(np.array([[2 * S, 0, S / 2], [0, 2 * S, S / 2], [0, 0, 1.0]]), (b, 1, 1))
+    pred_rot = _random_rotmats(rng, (b, 16))
     checks = {
         "heatmap": (
             lambda p: losses.heatmap_loss(p, target_hm, vis, has),
@@ -531,6 +602,12 @@ def test_gradients_match_finite_differences():
         ),
         "joints_3d": (
             lambda p: losses.joints_3d_loss(p, joints, has),
+            rng.normal(0, 0.05, (b, 21, 3)),
+        ),
+        "joints_hand": (
+            lambda p: losses.hand_frame_joints_loss(
+                p, pred_rot, joints, target_pose, has, np.ones(b)
+            ),
             rng.normal(0, 0.05, (b, 21, 3)),
         ),
         "depth": (
