@@ -317,6 +317,41 @@ def test_bench_pose_oracles_rows_swap_in_the_labels():
         bench_pose_oracles.oracle_errors(model, [{**samples[0], "has_mano": 0.0}])
 
 
+def test_bench_readout_learns_the_pose_from_keypoints():
+    import bench_readout
+
+    from hiu_tf.data.sources import synthetic
+    from mano_tf.mano_layer import ManoLayer
+
+    gen = synthetic.SyntheticGenerator(synthetic.SynthConfig(image_size=64), "open:right")
+    samples = [s for _, s in gen.generate(0, range(16))]
+    data = {
+        k: np.stack([s[k] for s in samples]).astype(np.float32) for k in bench_readout.LABEL_KEYS
+    }
+    data["image"] = np.stack([s["image"] for s in samples])
+    layer = ManoLayer("open:right", flat_hand_mean=True)
+    kp = data["keypoints_px"]
+    scores = [
+        bench_readout.score(
+            bench_readout.fit_readout(
+                layer, data, kp, steps=steps, batch_size=8, hidden=32, seed=0
+            ),
+            data,
+            kp,
+        )
+        for steps in (1, 300)
+    ]
+    assert scores[0]["kp_median_px"] == 0.0
+    # It learns its training set: the rotation and the finger pose both improve.
+    assert scores[1]["rotation_deg"] < 0.5 * scores[0]["rotation_deg"]
+    assert scores[1]["pa_mpjpe_mm"] < 0.8 * scores[0]["pa_mpjpe_mm"]
+    args = bench_readout.parse_args(["--train", "a", "--heldout", "b", "--noise", "1,2.5"])
+    assert args.noise == (1.0, 2.5) and args.run == []
+    for argv in (["--train", "a"], ["--train", "a", "--heldout", "b", "--noise", "0"]):
+        with pytest.raises(SystemExit):
+            bench_readout.parse_args(argv)
+
+
 def test_bench_pose_oracles_bone_slopes_against_a_loop():
     import bench_pose_oracles
 
