@@ -32,8 +32,9 @@ then the last model on the held-out set beside `--family-samples` new crops of
 the training set's own kind (its procedural backgrounds, another seed): where
 the second row is much better, the model has learnt its training backgrounds
 rather than the hand. Then, with `--targets demo|long`, which of the goals of
-`training.learning` the last row meets. A later row worse than an earlier one on the same run is
-worth a look: `--fail-on-regression` makes that an error (exit code 1).
+`training.learning` the last row meets. A later row worse than an earlier one
+on the same run is worth a look: `--fail-on-regression` makes that an error
+(exit code 1).
 
 Outputs (under `--out`, default `runs/bench_learning/<name>`): `results.json`
 (rows, config, command, machine, date, wall times), `learning_curves.png` and

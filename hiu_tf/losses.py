@@ -592,12 +592,11 @@ def hand_frame_joints_loss(
     pose = _float(target_pose, "target_pose", pred)
     _check_rank(pose, "target_pose", 2, "[B, 48]")
     target_rot = axis_angle_to_matrix(pose[:, :3])  # [B, 3, 3]
-    # R^T v for each keypoint v (row vectors: v R).
+    # R^T v for each keypoint v (row vectors: v R); the root lands at the origin.
     local = tf.einsum("bkj,bji->bki", pred - pred[:, root : root + 1], rot[:, 0])
     target_local = tf.einsum("bkj,bji->bki", target - target[:, root : root + 1], target_rot)
-    distance = tf.sqrt(tf.reduce_sum(tf.square(local - target_local), axis=-1) + _UNIT_EPS)
     weight = _float(has_3d, "has_3d", pred) * _float(has_mano, "has_mano", pred)
-    return masked_mean(distance / JOINT_UNIT_M, weight[:, None])
+    return joints_3d_loss(local, target_local, weight, root)
 
 
 def _depth_label(target_joints_cam, intrinsics, has_3d, like: tf.Tensor):
