@@ -31,6 +31,15 @@ on top of the joint below it, for example). Comparing a
 held-out folder with the training folder tells under- from over-fitting. The
 labels must come from the model's own hand model (the synthetic data of
 `model.hand_model`), as for the `has_mano` loss terms.
+
+A third table asks the same of the last stack's part orientation fields (POF,
+paper Eq. 2), the task meant to carry each bone's direction in depth: on the
+map pixels of each labelled bone (the target's own support,
+`hiu_tf.targets.part_orientation_fields`), the slope of the predicted field on
+the target, `sum(p t) / sum(t^2)`, per segment, for the 2D direction (x, y) and
+for z, the depth component of the 3D direction. A z slope near 0 means the
+trunk has not learnt which way the fingers point in depth: the head then has
+only the 2D keypoints to tell a bent finger from a straight one.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+LABEL_KEYS = ("keypoints_px", "joints_cam", "keypoint_visible", "has_2d", "has_3d")
 ROWS = (
     "model",
     "pred fingers, true shape",
@@ -126,20 +136,71 @@ def segment_slopes(model, samples: list[dict]) -> dict[str, np.ndarray]:
     return rows
 
 
+def pof_slopes(predicted: np.ndarray, target: np.ndarray, weight: np.ndarray) -> dict:
+    """Slopes of the predicted POF on its target over the target's bone pixels.
+
+    Args:
+        predicted, target: `[N, h, h, 60]` fields (channels 3b..3b+2 = bone b's 2D x,
+            y and 3D z; bones finger by finger, four each).
+        weight: `[N, 60]` the target's channel weights (1 = labelled).
+
+    Returns:
+        `{"xy": [4], "z": [4]}`: per finger segment k, `sum(p t) / sum(t^2)` over the
+        samples, the five fingers' bones k and the pixels where the bone's target
+        is drawn (its 2D or z channel non-zero), for the x and y channels together
+        and for the z channel.
+    """
+    p = np.asarray(predicted, np.float64).reshape(*np.shape(predicted)[:3], 5, 4, 3)
+    t = np.asarray(target, np.float64).reshape(p.shape)
+    w = np.asarray(weight, np.float64).reshape(-1, 1, 1, 5, 4, 3)
+    on_bone = (np.abs(t).sum(axis=-1, keepdims=True) > 0).astype(np.float64)
+    p, t = p * on_bone * w, t * w
+
+    def slope(channels: slice) -> np.ndarray:
+        num = (p[..., channels] * t[..., channels]).sum(axis=(0, 1, 2, 3, 5))
+        return num / np.maximum((t[..., channels] ** 2).sum(axis=(0, 1, 2, 3, 5)), 1e-12)
+
+    return {"xy": slope(slice(0, 2)), "z": slope(slice(2, 3))}
+
+
+def model_pof_slopes(model, samples: list[dict], half_width: float = 1.0) -> dict | None:
+    """`pof_slopes` of the model's last-stack POF on `samples` (None without a POF task).
+
+    `half_width` is the bones' half-thickness of the training targets
+    (`data.pof_half_width`), so that the slope is taken on the pixels trained.
+    """
+    from hiu_tf import targets
+
+    cfg = model.model_config
+    key = f"stack{cfg.num_stacks}_pof"
+    images = np.stack([s["image"] for s in samples]).astype(np.float32)
+    out = model.predict(images, batch_size=32, verbose=0)
+    if key not in out:
+        return None
+    field, weight = targets.part_orientation_fields(
+        *(np.stack([s[k] for s in samples]) for k in LABEL_KEYS),
+        input_size=cfg.input_size,
+        heatmap_size=out[key].shape[1],
+        half_width=half_width,
+    )
+    return pof_slopes(out[key], field.numpy(), weight.numpy())
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from hiu_tf.data import tfrecord
     from hiu_tf.runs import load_run
 
-    _, model = load_run(args.run)
+    config, model = load_run(args.run)
     if model.mano is None:
         print(f"error: the model of {args.run} has no mesh head", file=sys.stderr)
         return 2
-    results, slopes = {}, {}
+    results, slopes, pof = {}, {}, {}
     for folder in args.data:
         samples = list(tfrecord.read_tfrecords(folder).take(args.samples).as_numpy_iterator())
         results[folder] = oracle_errors(model, samples)
         slopes[folder] = segment_slopes(model, samples)
+        pof[folder] = model_pof_slopes(model, samples, config.data.pof_half_width)
     width = max(len(r) for r in ROWS)
     names = [os.path.basename(os.path.normpath(f)) for f in args.data]
     print(f"PA-MPJPE (mm) of {args.run}, {args.samples} records per folder")
@@ -152,6 +213,14 @@ def main(argv=None) -> int:
     for folder, name in zip(args.data, names, strict=True):
         for row, values in slopes[folder].items():
             print(f"{row:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
+    if all(v is not None for v in pof.values()):
+        print()
+        print("POF slope on its target per finger segment, on the bones' pixels (1 = learnt)")
+        print(f"{'':<{width}}{'folder':>12}" + "".join(f"{f'seg {k}':>8}" for k in range(1, 5)))
+        for folder, name in zip(args.data, names, strict=True):
+            for part, values in pof[folder].items():
+                label = f"POF {part}"
+                print(f"{label:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
     return 0
 
 

@@ -315,6 +315,10 @@ def test_bench_pose_oracles_rows_swap_in_the_labels():
     assert errors["true fingers, mean shape"] < 1e-3
     with pytest.raises(ValueError, match="MANO and 3D labels"):
         bench_pose_oracles.oracle_errors(model, [{**samples[0], "has_mano": 0.0}])
+    pof = bench_pose_oracles.model_pof_slopes(model, samples)
+    assert set(pof) == {"xy", "z"} and all(
+        np.isfinite(v).all() and v.shape == (4,) for v in pof.values()
+    )
 
 
 def test_bench_readout_learns_the_pose_from_keypoints():
@@ -379,6 +383,42 @@ def test_bench_pose_oracles_bone_slopes_against_a_loop():
         chain[:, child] = chain[:, parent] + 0.3 * (labelled[:, child] - labelled[:, parent])
     np.testing.assert_allclose(bench_pose_oracles.bone_slopes(chain, labelled), 0.3, rtol=1e-12)
     np.testing.assert_allclose(bench_pose_oracles.bone_slopes(labelled + 5.0, labelled), 1.0)
+
+
+def test_bench_pose_oracles_pof_slopes_against_a_loop():
+    import bench_pose_oracles
+
+    rng = np.random.default_rng(4)
+    n, h = 3, 5
+    target = rng.normal(size=(n, h, h, 60)) * (rng.uniform(size=(n, h, h, 60)) < 0.3)
+    predicted = rng.normal(size=(n, h, h, 60))
+    weight = (rng.uniform(size=(n, 60)) < 0.8).astype(np.float64)
+    want = {"xy": [], "z": []}
+    for k in range(4):
+        sums = {"xy": [0.0, 0.0], "z": [0.0, 0.0]}
+        for i in range(n):
+            for f in range(5):
+                c = 3 * (4 * f + k)  # bone k of finger f: channels c, c + 1, c + 2
+                for y in range(h):
+                    for x in range(h):
+                        if not np.any(target[i, y, x, c : c + 3]):
+                            continue  # not a pixel of this bone
+                        for part, channels in (("xy", (c, c + 1)), ("z", (c + 2,))):
+                            for ch in channels:
+                                t = target[i, y, x, ch] * weight[i, ch]
+                                sums[part][0] += predicted[i, y, x, ch] * weight[i, ch] * t
+                                sums[part][1] += t * t
+        for part in want:
+            want[part].append(sums[part][0] / sums[part][1])
+    got = bench_pose_oracles.pof_slopes(predicted, target, weight)
+    for part in want:
+        np.testing.assert_allclose(got[part], want[part], rtol=1e-12)
+    # Half the target everywhere: 0.5; the target plus anything off its bones: 1.
+    ones = np.ones((n, 60))
+    np.testing.assert_allclose(bench_pose_oracles.pof_slopes(0.5 * target, target, ones)["z"], 0.5)
+    off_bone = np.where(target == 0, predicted, target)
+    got = bench_pose_oracles.pof_slopes(off_bone, target, ones)
+    np.testing.assert_allclose(np.concatenate([got["xy"], got["z"]]), 1.0)
 
 
 def test_bench_mask_ceiling():
