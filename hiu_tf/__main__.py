@@ -15,6 +15,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 
 from hiu_tf.errors import UserError
@@ -42,11 +43,11 @@ def _available() -> dict[str, tuple[str, str]]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m hiu_tf") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _available()
     parser = argparse.ArgumentParser(
-        prog="python -m hiu_tf",
+        prog=prog,
         description="HIU-DMTL hand image understanding in Keras/TensorFlow.",
     )
     verbose_help = "log debug messages and show TensorFlow's own log lines (also: HIU_VERBOSE=1)"
@@ -91,11 +92,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cli() -> int:
-    """`python -m hiu_tf`: hides TensorFlow's own output unless asked (see above), then `main`."""
+    """`python -m hiu_tf` and the `hiu` console script: quiets TensorFlow unless asked, then `main`.
+
+    The usage lines name the command the user typed: `hiu` when run as the console
+    script (pyproject.toml's `[project.scripts]`), `python -m hiu_tf` otherwise.
+    """
     from hiu_tf.cli import quiet
 
     quiet.install(sys.argv[1:])
-    return main()
+    script = os.path.splitext(os.path.basename(sys.argv[0]))[0] if sys.argv else ""
+    return main(prog="hiu" if script == "hiu" else "python -m hiu_tf")
 
 
 if __name__ == "__main__":
