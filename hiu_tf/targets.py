@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import tensorflow as tf
 
 from hiu_tf.keypoints import BONE_CHILDREN, BONE_PARENTS, NUM_KEYPOINTS
+from mano_tf.checks import check_int, check_last_dims, check_positive
 
 NUM_BONES = len(BONE_PARENTS)
 POF_CHANNELS = 3 * NUM_BONES
@@ -34,30 +35,6 @@ _EPS = 1e-8
 def _float(value, name: str) -> tf.Tensor:
     value = tf.convert_to_tensor(value, name=name)
     return value if value.dtype == tf.float32 else tf.cast(value, tf.float32)
-
-
-def _check_last_dims(value: tf.Tensor, name: str, dims: tuple[int, ...], shown: str) -> None:
-    shape = value.shape
-    if shape.rank is None:
-        return
-    ok = shape.rank >= len(dims) and all(
-        d is None or e is None or d == e
-        for d, e in zip(shape[len(shape) - len(dims) :].as_list(), dims, strict=True)
-    )
-    if not ok:
-        raise ValueError(
-            f"{name} must have shape {shown}. Received: {name}.shape={tuple(shape.as_list())}"
-        )
-
-
-def _check_size(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-
-
-def _check_positive(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a positive number. Received: {name}={value!r}")
 
 
 def _centres(size: int) -> tf.Tensor:
@@ -91,12 +68,12 @@ def gaussian_heatmaps(
     Raises:
         ValueError: bad static shapes or sizes (the message names the argument).
     """
-    _check_size(input_size, "input_size")
-    _check_size(heatmap_size, "heatmap_size")
-    _check_positive(sigma, "sigma")
+    check_int(input_size, "input_size")
+    check_int(heatmap_size, "heatmap_size")
+    check_positive(sigma, "sigma")
     keypoints_px = _float(keypoints_px, "keypoints_px")
     keypoint_visible = _float(keypoint_visible, "keypoint_visible")
-    _check_last_dims(keypoints_px, "keypoints_px", (None, 2), "[..., K, 2]")
+    check_last_dims(keypoints_px, "keypoints_px", (None, 2), "[..., K, 2]")
     points = keypoints_px * (heatmap_size / input_size)  # [..., K, 2] map pixels
     centres = _centres(heatmap_size)  # [h]
     scale = -0.5 / (sigma * sigma)
@@ -155,17 +132,17 @@ def part_orientation_fields(
     Raises:
         ValueError: bad static shapes or sizes.
     """
-    _check_size(input_size, "input_size")
-    _check_size(heatmap_size, "heatmap_size")
-    _check_positive(half_width, "half_width")
+    check_int(input_size, "input_size")
+    check_int(heatmap_size, "heatmap_size")
+    check_positive(half_width, "half_width")
     keypoints_px = _float(keypoints_px, "keypoints_px")
     joints_cam = _float(joints_cam, "joints_cam")
     keypoint_visible = _float(keypoint_visible, "keypoint_visible")
     has_2d = _float(has_2d, "has_2d")
     has_3d = _float(has_3d, "has_3d")
-    _check_last_dims(keypoints_px, "keypoints_px", (NUM_KEYPOINTS, 2), f"[..., {NUM_KEYPOINTS}, 2]")
-    _check_last_dims(joints_cam, "joints_cam", (NUM_KEYPOINTS, 3), f"[..., {NUM_KEYPOINTS}, 3]")
-    _check_last_dims(keypoint_visible, "keypoint_visible", (NUM_KEYPOINTS,), "[..., 21]")
+    check_last_dims(keypoints_px, "keypoints_px", (NUM_KEYPOINTS, 2), f"[..., {NUM_KEYPOINTS}, 2]")
+    check_last_dims(joints_cam, "joints_cam", (NUM_KEYPOINTS, 3), f"[..., {NUM_KEYPOINTS}, 3]")
+    check_last_dims(keypoint_visible, "keypoint_visible", (NUM_KEYPOINTS,), "[..., 21]")
 
     parents, children = list(BONE_PARENTS), list(BONE_CHILDREN)
     points = keypoints_px * (heatmap_size / input_size)  # [..., 21, 2] map pixels
@@ -223,7 +200,7 @@ def resize_mask(mask, heatmap_size: int, threshold: float | None = 0.5) -> tf.Te
     Raises:
         ValueError: a mask of another rank, or a bad size.
     """
-    _check_size(heatmap_size, "heatmap_size")
+    check_int(heatmap_size, "heatmap_size")
     mask = _float(mask, "mask")
     if mask.shape.rank not in (2, 3):
         raise ValueError(

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mano_tf.checks import check_int, check_last_dims
+
 # Depths (metres) with a smaller magnitude are clamped to +-_MIN_DEPTH before dividing.
 _MIN_DEPTH = 1e-6
 
@@ -41,26 +43,6 @@ def _as_float(value, name: str, dtype: tf.DType | None = None) -> tf.Tensor:
         return tf.cast(value, dtype) if value.dtype != dtype else value
     if not value.dtype.is_floating:
         value = tf.cast(value, tf.float32)
-    return value
-
-
-def _check_last_dims(value: tf.Tensor, name: str, dims: tuple[int, ...], shown: str) -> None:
-    """Raises ValueError unless the static shape ends with `dims`."""
-    shape = value.shape
-    if shape.rank is None:
-        return
-    ok = shape.rank >= len(dims) and all(
-        d is None or d == e for d, e in zip(shape[-len(dims) :].as_list(), dims, strict=True)
-    )
-    if not ok:
-        raise ValueError(
-            f"{name} must have shape {shown}. Received: {name}.shape={tuple(shape.as_list())}"
-        )
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
     return value
 
 
@@ -79,8 +61,8 @@ def intrinsics_from_focal(focal, height: int, width: int) -> tf.Tensor:
     Raises:
         ValueError: `height` or `width` is not a positive int.
     """
-    height = _check_positive_int(height, "height")
-    width = _check_positive_int(width, "width")
+    height = check_int(height, "height")
+    width = check_int(width, "width")
     focal = _as_float(focal, "focal")
     zero = tf.zeros_like(focal)
     one = tf.ones_like(focal)
@@ -119,8 +101,8 @@ def project_points(points_cam, intrinsics) -> tf.Tensor:
     """
     points_cam = _as_float(points_cam, "points_cam")
     intrinsics = _as_float(intrinsics, "intrinsics", points_cam.dtype)
-    _check_last_dims(points_cam, "points_cam", (3,), "[..., N, 3]")
-    _check_last_dims(intrinsics, "intrinsics", (3, 3), "[..., 3, 3]")
+    check_last_dims(points_cam, "points_cam", (3,), "[..., N, 3]")
+    check_last_dims(intrinsics, "intrinsics", (3, 3), "[..., 3, 3]")
     if points_cam.shape.rank is not None and points_cam.shape.rank < 2:
         raise ValueError(
             f"points_cam must have shape [..., N, 3]. Received: points_cam.shape={points_cam.shape}"
@@ -143,7 +125,7 @@ def crop_intrinsics(intrinsics, x0, y0) -> tf.Tensor:
         `[..., 3, 3]` intrinsics of the crop: `cx - x0`, `cy - y0`.
     """
     intrinsics = _as_float(intrinsics, "intrinsics")
-    _check_last_dims(intrinsics, "intrinsics", (3, 3), "[..., 3, 3]")
+    check_last_dims(intrinsics, "intrinsics", (3, 3), "[..., 3, 3]")
     x0 = _as_float(x0, "x0", intrinsics.dtype)
     y0 = _as_float(y0, "y0", intrinsics.dtype)
     zero = tf.zeros_like(x0)
@@ -170,7 +152,7 @@ def resize_intrinsics(intrinsics, scale_x, scale_y) -> tf.Tensor:
         `[..., 3, 3]` intrinsics of the resized image.
     """
     intrinsics = _as_float(intrinsics, "intrinsics")
-    _check_last_dims(intrinsics, "intrinsics", (3, 3), "[..., 3, 3]")
+    check_last_dims(intrinsics, "intrinsics", (3, 3), "[..., 3, 3]")
     scale_x = _as_float(scale_x, "scale_x", intrinsics.dtype)
     scale_y = _as_float(scale_y, "scale_y", intrinsics.dtype)
     # [..., 3, 1] row scales (sx, sy, 1).
@@ -194,7 +176,7 @@ def flip_intrinsics_horizontal(intrinsics, width) -> tf.Tensor:
         `[..., 3, 3]` intrinsics of the mirrored image.
     """
     intrinsics = _as_float(intrinsics, "intrinsics")
-    _check_last_dims(intrinsics, "intrinsics", (3, 3), "[..., 3, 3]")
+    check_last_dims(intrinsics, "intrinsics", (3, 3), "[..., 3, 3]")
     width = _as_float(width, "width", intrinsics.dtype)
     row0 = intrinsics[..., 0, :]
     # [fx, s, cx] -> [fx, -s, W - cx]; exact for a last row [0, 0, 1].
@@ -215,7 +197,7 @@ def flip_points_horizontal(points_px, width) -> tf.Tensor:
         `[..., N, 2]` mirrored pixel coordinates.
     """
     points_px = _as_float(points_px, "points_px")
-    _check_last_dims(points_px, "points_px", (2,), "[..., N, 2]")
+    check_last_dims(points_px, "points_px", (2,), "[..., N, 2]")
     width = _as_float(width, "width", points_px.dtype)[..., tf.newaxis]
     return tf.stack([width - points_px[..., 0], points_px[..., 1]], axis=-1)
 
@@ -231,5 +213,5 @@ def flip_points_cam_horizontal(points_cam) -> tf.Tensor:
         project onto `flip_points_horizontal` of the original projections.
     """
     points_cam = _as_float(points_cam, "points_cam")
-    _check_last_dims(points_cam, "points_cam", (3,), "[..., N, 3]")
+    check_last_dims(points_cam, "points_cam", (3,), "[..., N, 3]")
     return points_cam * tf.constant([-1.0, 1.0, 1.0], points_cam.dtype)

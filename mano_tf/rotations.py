@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mano_tf.checks import check_last_dims
+
 # Below this squared angle (rad^2) the Rodrigues coefficients use their Taylor series.
 # The series kept to theta^4 is exact in float64 to ~1e-16 here (next term theta^6/5040).
 _SMALL_ANGLE_SQ = 1e-4
@@ -46,20 +48,6 @@ def _as_float_tensor(value, name: str) -> tuple[tf.Tensor, tf.DType]:
     if value.dtype in (tf.float16, tf.bfloat16):
         return tf.cast(value, tf.float32), value.dtype
     return value, value.dtype
-
-
-def _check_last_dims(value: tf.Tensor, name: str, dims: tuple[int, ...], shown: str) -> None:
-    """Raises ValueError unless the static shape ends with `dims` (after >= 0 batch dims)."""
-    shape = value.shape
-    if shape.rank is None:
-        return
-    ok = shape.rank >= len(dims) and all(
-        d is None or d == e for d, e in zip(shape[-len(dims) :].as_list(), dims, strict=True)
-    )
-    if not ok:
-        raise ValueError(
-            f"{name} must have shape {shown}. Received: {name}.shape={tuple(shape.as_list())}"
-        )
 
 
 def _skew(v: tf.Tensor) -> tf.Tensor:
@@ -95,7 +83,7 @@ def axis_angle_to_matrix(axis_angle) -> tf.Tensor:
         ValueError: `axis_angle` does not end with a dimension of 3.
     """
     axis_angle, out_dtype = _as_float_tensor(axis_angle, "axis_angle")
-    _check_last_dims(axis_angle, "axis_angle", (3,), "[..., 3]")
+    check_last_dims(axis_angle, "axis_angle", (3,), "[..., 3]")
 
     theta_sq = tf.reduce_sum(tf.square(axis_angle), axis=-1)  # [...]
     small = theta_sq < _SMALL_ANGLE_SQ
@@ -144,7 +132,7 @@ def matrix_to_axis_angle(matrix) -> tf.Tensor:
         ValueError: `matrix` does not end with dimensions 3 x 3.
     """
     matrix, out_dtype = _as_float_tensor(matrix, "matrix")
-    _check_last_dims(matrix, "matrix", (3, 3), "[..., 3, 3]")
+    check_last_dims(matrix, "matrix", (3, 3), "[..., 3, 3]")
     dtype = matrix.dtype
 
     # w = vee(R - R^T) = 2 sin(theta) n.
@@ -213,7 +201,7 @@ def rotation_6d_to_matrix(rotation_6d) -> tf.Tensor:
         ValueError: `rotation_6d` does not end with a dimension of 6.
     """
     rotation_6d, out_dtype = _as_float_tensor(rotation_6d, "rotation_6d")
-    _check_last_dims(rotation_6d, "rotation_6d", (6,), "[..., 6]")
+    check_last_dims(rotation_6d, "rotation_6d", (6,), "[..., 6]")
     a1, a2 = rotation_6d[..., 0:3], rotation_6d[..., 3:6]  # [..., 3] each
     b1 = _safe_normalize(a1)
     b2 = _safe_normalize(a2 - tf.reduce_sum(b1 * a2, axis=-1, keepdims=True) * b1)
@@ -241,5 +229,5 @@ def matrix_to_rotation_6d(matrix) -> tf.Tensor:
         ValueError: `matrix` does not end with dimensions 3 x 3.
     """
     matrix, out_dtype = _as_float_tensor(matrix, "matrix")
-    _check_last_dims(matrix, "matrix", (3, 3), "[..., 3, 3]")
+    check_last_dims(matrix, "matrix", (3, 3), "[..., 3, 3]")
     return tf.cast(tf.concat([matrix[..., :, 0], matrix[..., :, 1]], axis=-1), out_dtype)

@@ -27,6 +27,7 @@ from hiu_tf import targets
 from hiu_tf.data import augment as augment_lib
 from hiu_tf.data import tfrecord
 from hiu_tf.errors import UserError
+from mano_tf.checks import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,6 @@ class Source:
     path: str
     weight: float = 1.0
     name: str = ""
-
-
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PipelineError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
-    return value
 
 
 def _source_dataset(
@@ -145,10 +140,10 @@ def build_dataset(
     """
     if not sources:
         raise PipelineError("sources must name at least one TFRecord source. Received: []")
-    _check_int(image_size, "image_size")
-    _check_int(heatmap_size, "heatmap_size")
-    _check_int(batch_size, "batch_size")
-    _check_int(shuffle_buffer, "shuffle_buffer", 0)
+    check_int(image_size, "image_size", error=PipelineError)
+    check_int(heatmap_size, "heatmap_size", error=PipelineError)
+    check_int(batch_size, "batch_size", error=PipelineError)
+    check_int(shuffle_buffer, "shuffle_buffer", 0, error=PipelineError)
     if output not in OUTPUTS:
         raise PipelineError(f"output must be one of {OUTPUTS}. Received: output={output!r}")
     weights = [float(s.weight) for s in sources]

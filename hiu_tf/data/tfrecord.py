@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from hiu_tf.data import schema
 from hiu_tf.errors import UserError
+from mano_tf.checks import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -222,10 +223,7 @@ class ShardedWriter:
         source: str = "",
         overwrite: bool = False,
     ):
-        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-            raise TFRecordError(
-                f"shard_size must be an int >= 1. Received: shard_size={shard_size}"
-            )
+        check_int(shard_size, "shard_size", error=TFRecordError)
         if not prefix or os.sep in prefix:
             raise TFRecordError(f"prefix must be a file name prefix. Received: prefix={prefix!r}")
         self.out_dir = os.fspath(out_dir)

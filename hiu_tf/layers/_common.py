@@ -17,12 +17,6 @@ def check_choice(name: str, value, choices: tuple) -> None:
         raise ValueError(f"`{name}` must be one of {choices}. Received: {name}={value!r}")
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> None:
-    """Raises ValueError naming the argument unless `value` is an int >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
-
-
 def make_norm(norm: str, groups: int, channels: int, name: str, dtype) -> keras.layers.Layer:
     """BatchNormalization, or GroupNormalization with gcd(groups, channels) groups."""
     if norm == "batch":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from hiu_tf.layers._common import check_positive_int, shape_list
+from hiu_tf.layers._common import shape_list
+from mano_tf.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
@@ -27,8 +28,8 @@ class ConcatFusion(keras.layers.Layer):
     def __init__(self, filters: int | None = None, kernel_size: int = 3, **kwargs):
         super().__init__(**kwargs)
         if filters is not None:
-            check_positive_int("filters", filters)
-        check_positive_int("kernel_size", kernel_size)
+            check_int(filters, "filters")
+        check_int(kernel_size, "kernel_size")
         self.filters = filters
         self.kernel_size = kernel_size
         self.conv = None

@@ -8,9 +8,9 @@ from hiu_tf.layers._common import (
     ACTIVATIONS,
     NORMS,
     check_choice,
-    check_positive_int,
     make_norm,
 )
+from mano_tf.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
@@ -44,14 +44,14 @@ class ConvNormAct(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if not depthwise or filters is not None:
-            check_positive_int("filters", filters)
-        check_positive_int("kernel_size", kernel_size)
-        check_positive_int("strides", strides)
+            check_int(filters, "filters")
+        check_int(kernel_size, "kernel_size")
+        check_int(strides, "strides")
         if norm is not None:
             check_choice("norm", norm, NORMS)
         if activation is not None:
             check_choice("activation", activation, ACTIVATIONS)
-        check_positive_int("norm_groups", norm_groups)
+        check_int(norm_groups, "norm_groups")
         self.filters = filters
         self.kernel_size = kernel_size
         self.strides = strides

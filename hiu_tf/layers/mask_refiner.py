@@ -26,8 +26,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from hiu_tf.layers._common import ACTIVATIONS, NORMS, check_choice, check_positive_int
+from hiu_tf.layers._common import ACTIVATIONS, NORMS, check_choice
 from hiu_tf.layers.conv_norm_act import ConvNormAct
+from mano_tf.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
@@ -54,9 +55,9 @@ class MaskRefiner(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_int("filters", filters)
+        check_int(filters, "filters")
         check_choice("norm", norm, NORMS)
-        check_positive_int("norm_groups", norm_groups)
+        check_int(norm_groups, "norm_groups")
         check_choice("activation", activation, ACTIVATIONS)
         self.filters = filters
         self.norm = norm

@@ -11,12 +11,12 @@ from hiu_tf.layers._common import (
     BLOCK_TYPES,
     NORMS,
     check_choice,
-    check_positive_int,
 )
 from hiu_tf.layers.concat_fusion import ConcatFusion
 from hiu_tf.layers.mtl_encoder import MTLEncoder
 from hiu_tf.layers.task_attention import TaskAttention
 from hiu_tf.layers.task_decoder import TaskDecoder
+from mano_tf.checks import check_int
 
 # task -> (output name, channels of the prediction)
 TASK_OUTPUTS = {
@@ -75,13 +75,13 @@ class MTLBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_int("filters", filters)
+        check_int(filters, "filters")
         tasks = tuple(tasks)
         if not tasks or len(set(tasks)) != len(tasks) or any(t not in TASKS for t in tasks):
             raise ValueError(
                 f"`tasks` must be a non-empty subset of {TASKS}. Received: tasks={list(tasks)}"
             )
-        check_positive_int("tam_reduction", tam_reduction)
+        check_int(tam_reduction, "tam_reduction")
         check_choice("block_type", block_type, BLOCK_TYPES)
         check_choice("norm", norm, NORMS)
         check_choice("activation", activation, ACTIVATIONS)

@@ -10,12 +10,12 @@ from hiu_tf.layers._common import (
     BLOCK_TYPES,
     NORMS,
     check_choice,
-    check_positive_int,
     is_single_shape,
     shape_list,
 )
 from hiu_tf.layers.conv_norm_act import ConvNormAct
 from hiu_tf.layers.residual_block import ResidualBlock
+from mano_tf.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
@@ -59,13 +59,13 @@ class MTLEncoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_int("filters", filters)
-        check_positive_int("levels", levels, minimum=0)
-        check_positive_int("blocks_per_level", blocks_per_level)
+        check_int(filters, "filters")
+        check_int(levels, "levels", 0)
+        check_int(blocks_per_level, "blocks_per_level")
         check_choice("block_type", block_type, BLOCK_TYPES)
-        check_positive_int("expansion", expansion)
+        check_int(expansion, "expansion")
         check_choice("norm", norm, NORMS)
-        check_positive_int("norm_groups", norm_groups)
+        check_int(norm_groups, "norm_groups")
         check_choice("activation", activation, ACTIVATIONS)
         self.filters = filters
         self.levels = levels

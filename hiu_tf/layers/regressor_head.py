@@ -8,8 +8,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from hiu_tf.layers._common import ACTIVATIONS, NORMS, check_choice, check_positive_int
+from hiu_tf.layers._common import ACTIVATIONS, NORMS, check_choice
 from hiu_tf.layers.conv_norm_act import ConvNormAct
+from mano_tf.checks import check_int
 from mano_tf.rotations import axis_angle_to_matrix, rotation_6d_to_matrix
 
 ROTATIONS = ("axis_angle", "6d")
@@ -113,11 +114,11 @@ class RegressorHead(keras.layers.Layer):
         if kwargs.get("dtype") is None:
             kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        check_positive_int("width", width)
-        check_positive_int("downsamples", downsamples, minimum=0)
+        check_int(width, "width")
+        check_int(downsamples, "downsamples", 0)
         check_choice("rotation", rotation, ROTATIONS)
         check_choice("pooling", pooling, POOLINGS)
-        check_positive_int("num_pca_comps", num_pca_comps, minimum=0)
+        check_int(num_pca_comps, "num_pca_comps", 0)
         if num_pca_comps > 45:
             raise ValueError(
                 f"`num_pca_comps` must be <= 45. Received: num_pca_comps={num_pca_comps}"
@@ -138,7 +139,7 @@ class RegressorHead(keras.layers.Layer):
             depth_range > 1
         ):
             raise ValueError(f"`depth_range` must be > 1. Received: depth_range={depth_range!r}")
-        check_positive_int("input_size", input_size)
+        check_int(input_size, "input_size")
         if canonical_rotation is not None:
             r0 = np.asarray(canonical_rotation, dtype=np.float64)
             if r0.shape != (9,) or not np.allclose(

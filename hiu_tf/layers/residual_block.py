@@ -9,9 +9,9 @@ from hiu_tf.layers._common import (
     BLOCK_TYPES,
     NORMS,
     check_choice,
-    check_positive_int,
 )
 from hiu_tf.layers.conv_norm_act import ConvNormAct
+from mano_tf.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
@@ -53,12 +53,12 @@ class ResidualBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_int("filters", filters)
+        check_int(filters, "filters")
         check_choice("block_type", block_type, BLOCK_TYPES)
-        check_positive_int("expansion", expansion)
+        check_int(expansion, "expansion")
         check_choice("strides", strides, (1, 2))
         check_choice("norm", norm, NORMS)
-        check_positive_int("norm_groups", norm_groups)
+        check_int(norm_groups, "norm_groups")
         check_choice("activation", activation, ACTIVATIONS)
         self.filters = filters
         self.block_type = block_type

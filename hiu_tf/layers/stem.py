@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import keras
 
-from hiu_tf.layers._common import ACTIVATIONS, NORMS, check_choice, check_positive_int
+from hiu_tf.layers._common import ACTIVATIONS, NORMS, check_choice
 from hiu_tf.layers.conv_norm_act import ConvNormAct
+from mano_tf.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
@@ -49,16 +50,16 @@ class Stem(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_int("filters", filters)
+        check_int(filters, "filters")
         if mid_filters is not None:
-            check_positive_int("mid_filters", mid_filters)
-        check_positive_int("kernel_size", kernel_size)
+            check_int(mid_filters, "mid_filters")
+        check_int(kernel_size, "kernel_size")
         if kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError(
                 f"kernel_size must be odd and >= 3. Received: kernel_size={kernel_size}"
             )
         check_choice("norm", norm, NORMS)
-        check_positive_int("norm_groups", norm_groups)
+        check_int(norm_groups, "norm_groups")
         check_choice("activation", activation, ACTIVATIONS)
         self.filters = filters
         self.mid_filters = mid_filters

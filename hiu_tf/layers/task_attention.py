@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from hiu_tf.layers._common import check_positive_int, shape_list
+from hiu_tf.layers._common import shape_list
+from mano_tf.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="hiu_tf")
@@ -35,7 +36,7 @@ class TaskAttention(keras.layers.Layer):
 
     def __init__(self, reduction: int = 4, **kwargs):
         super().__init__(**kwargs)
-        check_positive_int("reduction", reduction)
+        check_int(reduction, "reduction")
         self.reduction = reduction
         self.fc1 = None
         self.fc2 = None

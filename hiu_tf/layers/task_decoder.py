@@ -10,10 +10,10 @@ from hiu_tf.layers._common import (
     BLOCK_TYPES,
     NORMS,
     check_choice,
-    check_positive_int,
     shape_list,
 )
 from hiu_tf.layers.residual_block import ResidualBlock
+from mano_tf.checks import check_int
 
 
 @tf.custom_gradient
@@ -75,12 +75,12 @@ class TaskDecoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_int("filters", filters)
-        check_positive_int("out_channels", out_channels)
+        check_int(filters, "filters")
+        check_int(out_channels, "out_channels")
         check_choice("block_type", block_type, BLOCK_TYPES)
-        check_positive_int("expansion", expansion)
+        check_int(expansion, "expansion")
         check_choice("norm", norm, NORMS)
-        check_positive_int("norm_groups", norm_groups)
+        check_int(norm_groups, "norm_groups")
         check_choice("activation", activation, ACTIVATIONS)
         self.filters = filters
         self.out_channels = out_channels

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from mano_tf.checks import check_int
+
 # Default light: from the upper left, slightly in front of the camera (camera frame:
 # x right, y down, z forward; this is the direction *towards* the light).
 DEFAULT_LIGHT_DIR = (-0.4, -0.6, -1.0)
@@ -126,8 +128,7 @@ def render_shaded(
         ValueError: bad shapes or options; the message names the argument.
     """
     for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-            raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
+        check_int(value, name)
     vertices = _check_array(vertices, "vertices", (None, 3), "[V, 3]", np.float64)
     faces = _check_array(faces, "faces", (None, 3), "[F, 3]")
     if not np.issubdtype(faces.dtype, np.integer):

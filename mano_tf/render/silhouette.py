@@ -81,6 +81,7 @@ import numpy as np
 import tensorflow as tf
 
 from mano_tf import camera
+from mano_tf.checks import check_int, check_positive
 
 MODES = ("soft", "hard")
 # (pixel, face) pairs evaluated per step of the loops over the work: the transient memory
@@ -421,11 +422,6 @@ def _soft_tiles(
 # --------------------------------------------------------------------------------------
 
 
-def _check_positive_int(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-
-
 def _check_options(
     height: Any,
     width: Any,
@@ -442,10 +438,9 @@ def _check_options(
         ("tile_size", tile_size),
         ("max_faces_per_tile", max_faces_per_tile),
     ):
-        _check_positive_int(value, name)
+        check_int(value, name)
     for name, value in (("sigma", sigma), ("cutoff", cutoff), ("near", near)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise ValueError(f"{name} must be a positive number. Received: {name}={value!r}")
+        check_positive(value, name)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
 
@@ -660,7 +655,7 @@ def render_silhouette(
         ValueError: bad shapes or options; the message names the argument.
     """
     _check_options(height, width, sigma, mode, tile_size, max_faces_per_tile, near, cutoff)
-    _check_positive_int(faces_per_chunk, "faces_per_chunk")
+    check_int(faces_per_chunk, "faces_per_chunk")
     vertices, faces, intrinsics = _convert_inputs(vertices, faces, intrinsics)
     tri, bbox, valid, front = _project_faces(vertices, faces, intrinsics, near)
     grid = _tile_grid(height, width, tile_size)
@@ -797,7 +792,7 @@ class SilhouetteRenderer(keras.layers.Layer):
         kwargs.setdefault("autocast", False)  # vertices stay float32 under mixed precision
         super().__init__(**kwargs)
         _check_options(height, width, sigma, mode, tile_size, max_faces_per_tile, near, cutoff)
-        _check_positive_int(faces_per_chunk, "faces_per_chunk")
+        check_int(faces_per_chunk, "faces_per_chunk")
         if faces is not None:
             faces_np = np.asarray(faces)
             if (
