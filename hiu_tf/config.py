@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import yaml
 
 from hiu_tf.errors import UserError
+from mano_tf.hand_model import HandModelError, open_side
 
 TASKS = ("heatmap", "mask", "pof")
 NUM_STACKS_CHOICES = (1, 2, 4, 8)
@@ -328,10 +329,12 @@ class ModelConfig(_Section):
                 )
         # Keep one canonical order so that equal task sets give equal configs and layers.
         object.__setattr__(self, "tasks", tuple(t for t in TASKS if t in self.tasks))
-        if not self.hand_model or (
-            self.hand_model.startswith("open:")
-            and self.hand_model not in ("open:right", "open:left")
-        ):
+        try:
+            open_side(self.hand_model)  # raises on an "open:" spec with an unknown side
+            known = bool(self.hand_model)
+        except HandModelError:
+            known = False
+        if not known:
             raise _fail(
                 f"{s}.hand_model", self.hand_model, "must be 'open:right', 'open:left' or a path"
             )

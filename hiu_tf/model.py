@@ -78,7 +78,7 @@ from hiu_tf.layers.soft_argmax import SoftArgmax
 from hiu_tf.layers.stem import Stem
 from hiu_tf.losses import MultiTaskLossMixin
 from mano_tf import camera, rotations
-from mano_tf.hand_model import facing_rotation
+from mano_tf.hand_model import facing_rotation, resolve_hand_model
 from mano_tf.mano_layer import ManoLayer
 from mano_tf.render.silhouette import render_silhouette, sigma_from_pixels
 
@@ -87,27 +87,6 @@ logger = logging.getLogger(__name__)
 STRIDE = 4  # input pixels per heat-map pixel (the stem's two stride-2 convolutions)
 # MANO joint indices used to find the hand's frame: wrist, index / middle / pinky bases.
 _WRIST, _INDEX1, _MIDDLE1, _PINKY1 = 0, 1, 4, 7
-
-
-def load_hand_model(spec: str):
-    """Loads `"open:right"`, `"open:left"` (the project's open model) or a MANO/.npz path.
-
-    Raises:
-        ValueError: an unknown "open:" side.
-        FileNotFoundError, HandModelError: from `mano_tf.hand_model.load_hand_model`.
-    """
-    if spec.startswith("open:"):
-        side = spec.split(":", 1)[1]
-        if side not in ("right", "left"):
-            raise ValueError(
-                f"hand_model must be 'open:right', 'open:left' or a path. Received: hand_model={spec!r}"
-            )
-        from mano_tf.open_hand import default_hand_model
-
-        return default_hand_model(side)
-    from mano_tf.hand_model import load_hand_model as load
-
-    return load(spec)
 
 
 def mask_output_key(keys, num_stacks: int) -> str | None:
@@ -249,7 +228,7 @@ class HIUModel(MultiTaskLossMixin, keras.Model):
             if hand_model_spec is not None:
                 hand_model, r0 = hand_model_spec, None  # the arrays come with the weights
             else:
-                hand_model = load_hand_model(cfg.hand_model)
+                hand_model = resolve_hand_model(cfg.hand_model)
                 r0 = canonical_rotation(hand_model).reshape(-1).tolist()
             self.mano = ManoLayer(
                 hand_model,
@@ -482,6 +461,5 @@ __all__ = [
     "HIUModel",
     "build_model",
     "canonical_rotation",
-    "load_hand_model",
     "scale_gradient",
 ]

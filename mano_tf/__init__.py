@@ -11,6 +11,7 @@ _EXPORTS = {
     "HandModelError": "mano_tf.hand_model",
     "UnsafePickleError": "mano_tf.hand_model",
     "load_hand_model": "mano_tf.hand_model",
+    "resolve_hand_model": "mano_tf.hand_model",
     "default_hand_model": "mano_tf.open_hand",
     "ManoLayer": "mano_tf.mano_layer",
 }

@@ -503,6 +503,43 @@ def _load_npz(path: str | os.PathLike) -> HandModel:
         raise HandModelError(f"{os.fspath(path)} is not a readable .npz hand model: {e}") from e
 
 
+OPEN_SPECS = ("open:right", "open:left")
+
+
+def open_side(spec: Any) -> str | None:
+    """The side of an open-hand-model spec ("open:right" -> "right"); None for a path.
+
+    Raises:
+        HandModelError: an "open:" spec with a side other than right or left.
+    """
+    if not isinstance(spec, str) or not spec.startswith("open:"):
+        return None
+    if spec not in OPEN_SPECS:
+        raise HandModelError(
+            f"hand_model must be {OPEN_SPECS[0]!r}, {OPEN_SPECS[1]!r} or a path to a MANO .pkl / "
+            f".npz file. Received: hand_model={spec!r}"
+        )
+    return spec.split(":", 1)[1]
+
+
+def resolve_hand_model(spec: str | os.PathLike) -> HandModel:
+    """The hand model that a spec names: "open:right" / "open:left" (the project's open
+    model, `mano_tf.open_hand`) or a MANO pickle / `.npz` path (`load_hand_model`).
+
+    This is the one place that reads a spec; configs, the CLI and `ManoLayer` call it.
+
+    Raises:
+        HandModelError: an unknown open side, or a malformed file.
+        FileNotFoundError, UnsafePickleError: from `load_hand_model`.
+    """
+    side = open_side(spec)
+    if side is None:
+        return load_hand_model(spec)
+    from mano_tf.open_hand import default_hand_model  # the generator imports this module
+
+    return default_hand_model(side)
+
+
 def load_hand_model(path: str | os.PathLike) -> HandModel:
     """Loads a hand model from a MANO pickle or from the project's `.npz`.
 

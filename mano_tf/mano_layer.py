@@ -12,7 +12,12 @@ import tensorflow as tf
 
 from mano_tf import lbs as lbs_lib
 from mano_tf import rotations
-from mano_tf.hand_model import MANO_TO_CANONICAL, NUM_JOINTS, HandModel, load_hand_model
+from mano_tf.hand_model import (
+    MANO_TO_CANONICAL,
+    NUM_JOINTS,
+    HandModel,
+    resolve_hand_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,23 +45,8 @@ def _resolve_hand_model(hand_model: Any) -> tuple[HandModel | None, dict[str, An
                 f"with keys {list(_SPEC_KEYS)}; missing {missing}. Received: hand_model={hand_model!r}"
             )
         return None, {k: hand_model[k] for k in _SPEC_KEYS}
-    if isinstance(hand_model, str) and hand_model.startswith("open:"):
-        side = hand_model.split(":", 1)[1]
-        if side not in ("right", "left"):
-            raise ValueError(
-                f"hand_model must be 'open:right', 'open:left', a HandModel or a path to a "
-                f"MANO .pkl / .npz file. Received: hand_model={hand_model!r}"
-            )
-        try:
-            from mano_tf.open_hand import default_hand_model
-        except ImportError as e:
-            raise ValueError(
-                f"hand_model={hand_model!r} needs mano_tf.open_hand, which could not be "
-                f"imported ({e}). Pass a HandModel or a MANO .pkl / .npz path instead."
-            ) from e
-        model = default_hand_model(side)
-    elif isinstance(hand_model, str | os.PathLike):
-        model = load_hand_model(hand_model)
+    if isinstance(hand_model, str | os.PathLike):
+        model = resolve_hand_model(hand_model)
     elif isinstance(hand_model, HandModel):
         model = hand_model
     else:

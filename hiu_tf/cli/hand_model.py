@@ -7,6 +7,7 @@ import json
 import os
 
 from hiu_tf.errors import UserError
+from mano_tf.hand_model import resolve_hand_model
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -20,20 +21,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     convert.add_argument("src", help="MANO_RIGHT.pkl or MANO_LEFT.pkl")
     convert.add_argument("dst", help="output .npz path (licensed: keep it out of git)")
     convert.add_argument("--force", action="store_true", help="overwrite an existing output")
-
-
-def resolve_hand_model(spec: str):
-    """Loads a hand model from a path, or the open model from 'open:right' / 'open:left'."""
-    if spec.startswith("open:"):
-        from mano_tf.open_hand import default_hand_model
-
-        side = spec.split(":", 1)[1]
-        if side not in ("right", "left"):
-            raise UserError(f"the open hand model has sides 'right' and 'left'. Received: {spec}")
-        return default_hand_model(side)
-    from mano_tf.hand_model import load_hand_model
-
-    return load_hand_model(spec)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from hiu_tf.config import ConfigError, ModelConfig
-from hiu_tf.model import HIUModel, canonical_rotation, load_hand_model
+from hiu_tf.model import HIUModel, canonical_rotation
 from hiu_tf.presets import preset
+from mano_tf.hand_model import resolve_hand_model
 
 
 def _tiny(hand_model, **fields) -> ModelConfig:
@@ -187,7 +188,7 @@ def test_default_silhouette_error_is_smallest_at_the_true_depth(hand_model, heat
 
 
 def test_canonical_rotation_is_a_rotation(hand_model):
-    r0 = canonical_rotation(load_hand_model(hand_model))
+    r0 = canonical_rotation(resolve_hand_model(hand_model))
     np.testing.assert_allclose(r0 @ r0.T, np.eye(3), atol=1e-9)
     assert np.linalg.det(r0) == pytest.approx(1.0)
 

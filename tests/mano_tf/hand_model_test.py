@@ -11,6 +11,8 @@ from mano_tf.hand_model import (
     HandModelError,
     UnsafePickleError,
     load_hand_model,
+    open_side,
+    resolve_hand_model,
 )
 from tests.mano_fixtures import random_mano_dict, write_mano_pickle
 
@@ -35,6 +37,25 @@ def test_left_side_from_file_name(tmp_path):
     path = tmp_path / "MANO_LEFT.pkl"
     write_mano_pickle(path, random_mano_dict(seed=2))
     assert load_hand_model(path).side == "left"
+
+
+def test_resolve_hand_model_reads_every_kind_of_spec(tmp_path):
+    from mano_tf.open_hand import default_hand_model
+
+    for side in ("right", "left"):
+        assert open_side(f"open:{side}") == side
+        got, want = resolve_hand_model(f"open:{side}"), default_hand_model(side)
+        assert got.side == side and got.name == want.name
+        np.testing.assert_array_equal(got.v_template, want.v_template)
+    path = tmp_path / "MANO_LEFT.pkl"
+    write_mano_pickle(path, random_mano_dict(seed=2))
+    assert open_side(str(path)) is None and open_side(path) is None
+    assert resolve_hand_model(path).side == "left" and resolve_hand_model(str(path)).side == "left"
+    for bad in ("open:middle", "open:", "open:Right"):
+        with pytest.raises(HandModelError, match=rf"Received: hand_model='{bad}'"):
+            resolve_hand_model(bad)
+    with pytest.raises(FileNotFoundError):
+        resolve_hand_model(tmp_path / "missing.pkl")
 
 
 def test_npz_round_trip(tmp_path):
