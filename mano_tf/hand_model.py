@@ -86,7 +86,7 @@ class HandModel:
     name: str
 
     def __post_init__(self) -> None:
-        for field in _ARRAY_FIELDS:
+        for field in ARRAY_FIELDS:
             value = np.array(getattr(self, field), dtype=_FIELD_DTYPES.get(field, np.float64))
             value.setflags(write=False)
             object.__setattr__(self, field, value)
@@ -110,7 +110,7 @@ class HandModel:
         Args:
             path: output file; `.npz` is not appended automatically.
         """
-        arrays = {field: getattr(self, field) for field in _ARRAY_FIELDS}
+        arrays = {field: getattr(self, field) for field in ARRAY_FIELDS}
         meta = {
             "format_version": np.array(NPZ_FORMAT_VERSION),
             "side": np.array(self.side),
@@ -138,7 +138,8 @@ class HandModel:
         }
 
 
-_ARRAY_FIELDS = (
+# The arrays of a hand model, in the order the .npz and the open model's generator write them.
+ARRAY_FIELDS = (
     "v_template",
     "faces",
     "shapedirs",
@@ -150,7 +151,8 @@ _ARRAY_FIELDS = (
     "hands_mean",
     "tip_vertex_ids",
 )
-_FIELD_DTYPES = {"faces": np.int32, "parents": np.int32, "tip_vertex_ids": np.int32}
+INT_FIELDS = ("faces", "parents", "tip_vertex_ids")  # int32; the others are floats
+_FIELD_DTYPES = dict.fromkeys(INT_FIELDS, np.int32)
 
 
 def mirror_hand_model(model: HandModel) -> HandModel:
@@ -486,7 +488,7 @@ def hand_model_from_mano_dict(
 def _load_npz(path: str | os.PathLike) -> HandModel:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in (*_ARRAY_FIELDS, "side", "name") if k not in npz.files]
+            missing = [k for k in (*ARRAY_FIELDS, "side", "name") if k not in npz.files]
             if missing:
                 raise HandModelError(f"{os.fspath(path)}: missing arrays {missing}")
             version = int(npz["format_version"]) if "format_version" in npz.files else 0
@@ -495,7 +497,7 @@ def _load_npz(path: str | os.PathLike) -> HandModel:
                     f"{os.fspath(path)}: format_version {version} is newer than this code "
                     f"understands ({NPZ_FORMAT_VERSION})"
                 )
-            kwargs = {k: npz[k] for k in _ARRAY_FIELDS}
+            kwargs = {k: npz[k] for k in ARRAY_FIELDS}
             return HandModel(**kwargs, side=str(npz["side"]), name=str(npz["name"]))
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         if isinstance(e, HandModelError):

@@ -98,6 +98,8 @@ from collections.abc import Callable
 import numpy as np
 
 from mano_tf.hand_model import (
+    ARRAY_FIELDS,
+    INT_FIELDS,
     MANO_PARENTS,
     NPZ_FORMAT_VERSION,
     NUM_BETAS,
@@ -1155,20 +1157,6 @@ def _pose_pca(design: dict, mean: np.ndarray) -> np.ndarray:
 # 7. The model, the committed asset and the command line.
 # --------------------------------------------------------------------------------------
 
-_FIELDS = (
-    "v_template",
-    "faces",
-    "shapedirs",
-    "posedirs",
-    "J_regressor",
-    "weights",
-    "parents",
-    "hands_components",
-    "hands_mean",
-    "tip_vertex_ids",
-)
-_INT_FIELDS = ("faces", "parents", "tip_vertex_ids")
-
 
 def generate_hand_model() -> HandModel:
     """Generates the open right hand model from scratch (deterministic, about 12 s of CPU).
@@ -1197,7 +1185,7 @@ def generate_hand_model() -> HandModel:
         "tip_vertex_ids": tips,
     }
     arrays = {
-        k: np.asarray(v, np.int32 if k in _INT_FIELDS else np.float32) for k, v in arrays.items()
+        k: np.asarray(v, np.int32 if k in INT_FIELDS else np.float32) for k, v in arrays.items()
     }
     return HandModel(**arrays, side="right", name=MODEL_NAME)
 
@@ -1214,8 +1202,8 @@ def save_compact_npz(model: HandModel, path: str | os.PathLike) -> None:
         path: output file.
     """
     entries = {
-        field: np.asarray(getattr(model, field), np.int32 if field in _INT_FIELDS else np.float32)
-        for field in _FIELDS
+        field: np.asarray(getattr(model, field), np.int32 if field in INT_FIELDS else np.float32)
+        for field in ARRAY_FIELDS
     }
     entries["format_version"] = np.array(NPZ_FORMAT_VERSION)
     entries["side"] = np.array(model.side)
@@ -1267,8 +1255,8 @@ def default_hand_model(side: str = "right") -> HandModel:
 def arrays_digest(model: HandModel) -> str:
     """SHA-256 of a model's arrays as stored (float32 / int32), in field order."""
     digest = hashlib.sha256()
-    for field in _FIELDS:
-        dtype = np.int32 if field in _INT_FIELDS else np.float32
+    for field in ARRAY_FIELDS:
+        dtype = np.int32 if field in INT_FIELDS else np.float32
         digest.update(np.ascontiguousarray(getattr(model, field), dtype).tobytes())
     return digest.hexdigest()
 

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from mano_tf import open_hand
-from mano_tf.hand_model import MANO_PARENTS, HandModel, load_hand_model, mirror_hand_model
+from mano_tf.hand_model import (
+    ARRAY_FIELDS,
+    MANO_PARENTS,
+    HandModel,
+    load_hand_model,
+    mirror_hand_model,
+)
 from mano_tf.open_hand import FINGER_JOINTS, FINGERS, default_hand_model, named_pose
 from tests.reference.lbs_numpy import rodrigues, skin
 
@@ -482,6 +488,6 @@ def test_regenerating_gives_the_committed_asset(tmp_path, capsys):
     assert open_hand.main(["--out", str(out)]) == 0
     assert "open-hand-v1" in capsys.readouterr().out
     regenerated, committed = load_hand_model(out), default_hand_model("right")
-    for field in open_hand._FIELDS:
+    for field in ARRAY_FIELDS:
         np.testing.assert_array_equal(getattr(regenerated, field), getattr(committed, field))
     assert out.read_bytes() == open(open_hand.asset_path(), "rb").read()
