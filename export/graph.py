@@ -119,9 +119,9 @@ def _trunk(model, images01):
     stacks, features = model.backbone(images01, training=False)
     if cfg.mesh_head:
         # The regressor head's convolutions and pooling run with the trunk: int8 in an
-        # int8 export. Kept float they were ~0.5 ms of `mobile`'s float tail at 224 x 224
-        # (dequantising the fused 56 x 56 features, then three float 3 x 3 convolutions;
-        # LiteRT, one x86 thread); only the FC layers and the maths after them are float.
+        # int8 export. Kept float, the float tail would begin by dequantising the fused
+        # maps and run three float 3 x 3 convolutions on them (docs/export.md, "Latency",
+        # item 3); only the FC layers and the maths after them are float.
         with tf.name_scope("regressor_head"):
             features = model.head.encode(features, training=False)
     maps = {}
@@ -181,8 +181,8 @@ def forward(model, images, mesh: bool = True) -> dict[str, tf.Tensor]:
         if "mask_logits" in maps:
             logits = tf.image.resize(maps["mask_logits"], (s, s), method="bilinear")
             # squeeze, not [..., 0]: TFLite runs the latter as a STRIDED_SLICE outside
-            # XNNPACK, 0.37 ms of the 0.47 ms that the mask took at 224 x 224 (LiteRT, one
-            # x86 thread); squeeze is a RESHAPE, free.
+            # XNNPACK, most of the mask's time at 224 x 224 (`bench_infer.py --scopes`);
+            # squeeze is a RESHAPE, free.
             out["mask"] = tf.squeeze(tf.sigmoid(logits), axis=-1)  # [B, S, S]
         if cfg.mesh_head:
             keypoints = out.get("keypoints_px") if cfg.head_keypoints else None

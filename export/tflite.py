@@ -67,12 +67,11 @@ SIGNATURE = "serving_default"
 # What an int8 export quantises (`INT8_SCOPE`): every op under the `trunk` name scope of
 # `export.graph` except two convolutions, which stay float32 with everything outside the trunk
 # (the float tail and the ops producing the outputs):
-# * the heat-map output conv, whose maps the keypoints are read from: the converter's
-#   quantiser (the int8 path until 2026-12-04) gave it the range [0, max] (its negative values
-#   clipped, whatever the calibration saw), so a map whose peak is <= 0 turned flat, its arg
-#   max jumped to the corner and its keypoints_score was off (measured on a briefly trained
-#   `mobile-2stack`, then named `mobile`: score off by up to 0.19 -> 0.02). Not remeasured
-#   with ai-edge-quantizer; one small conv.
+# * the heat-map output conv, whose maps the keypoints are read from: TFLite's own converter
+#   quantiser gave it the range [0, max] (its negative values clipped, whatever the calibration
+#   saw), so a map whose peak is <= 0 turned flat, its arg max jumped to the corner and its
+#   keypoints_score was off (docs/export.md, "The int8 goal"). One small
+#   conv, so it stays float with ai-edge-quantizer too.
 # * the stem's first conv, on the float image: with 3 input channels XNNPACK's int8 kernel
 #   gains nothing there, and quantising the image costs as much as quantising the conv's
 #   output (docs/export.md, "Latency", item 7).

@@ -12,9 +12,9 @@ Presets:
   every stack is scaled with the number of stacks N as `C = 128 * sqrt(4 / N)`
   rounded to a multiple of 8 (256, 184, 128, 88), because a stack's cost grows
   with C^2 (all its convolutions are C -> C), so N * C^2 stays constant. The
-  stem (~1 GFLOP) and the shared regressor head are common to all. Measured
-  FLOPs (multiply-add = 2): 11.7 G, 12.2 G, 12.1 G, 11.8 G for 1, 2, 4, 8 stacks,
-  within 5 % of each other (`python -m hiu_tf model-info --preset ...`).
+  stem (~1 GFLOP) and the shared regressor head are common to all. FLOPs
+  (multiply-add = 2; `python -m hiu_tf model-info --preset ...` counts them):
+  11.7 G, 12.2 G, 12.1 G, 11.8 G for 1, 2, 4, 8 stacks, within 5 % of each other.
 * `paper-{1,2,4,8}stack-notam`: the same with the paper's "no TAM" baseline
   (concatenation + 3x3 conv, Table 5). Only the fusion changes, and it is not
   cheap: the 3x3 conv from 3C to C channels costs 2 * 64^2 * 9 * 3C * C FLOPs per
@@ -26,19 +26,17 @@ Presets:
   (`decoder_full_res=False`), a stem of 3x3 convolutions (MobileNetV2's) whose
   second one is depthwise-separable, and a 64-wide head: about 0.16 M trainable
   parameters and 0.17 GFLOPs for the network, MANO and projection (the
-  training-only silhouette renderer excluded; exports drop it). Its int8 export is
-  no slower than Keras' MobileNetV2 (alpha 1.0, 224 x 224) int8 on one and two x86
-  threads, the deployment goal (`benchmarks/bench_infer.py`: 2.20-2.37 / 1.40-1.53
-  vs 3.41-3.45 / 1.74-1.83 ms on an AMD CPU, 2.18 / 1.83 vs 3.23 / 1.86 on an
-  Intel one). The paper's 7x7 stem took ~55 % of the int8 time (LiteRT's XNNPACK
-  is slow on 7x7 depthwise kernels, `benchmarks/bench_tflite_layers.py`), and the
-  full-resolution decoder blocks and the second stack most of the rest
-  (`docs/export.md`, "Latency").
+  training-only silhouette renderer excluded; exports drop it). It is built so
+  that its int8 export is no slower than Keras' MobileNetV2 (alpha 1.0, 224 x 224)
+  int8 on one and two x86 threads, the deployment goal: the paper's 7x7 stem
+  (LiteRT's XNNPACK is slow on 7x7 depthwise kernels), the full-resolution
+  decoder blocks and a second stack cost most of the int8 time. The timings,
+  per part and per layer, and the commands that made them are in
+  `docs/export.md` ("Latency").
 * `mobile-2stack`: `mobile` with two stacks and full-resolution decoder blocks
-  (0.25 M parameters, 0.5 GFLOPs): more accurate (2D AUC 0.444 vs 0.417, mask IoU
-  0.696 vs 0.674 at small scale, `python -m hiu_tf ablate --study mobile`) and
-  1.4-1.9 times MobileNetV2's int8 time (4.69-5.29 / 2.83-3.33 ms on the AMD CPU),
-  for phones with time to spare or for servers.
+  (0.25 M parameters, 0.5 GFLOPs): more accurate than `mobile` and slower than
+  MobileNetV2 int8 (`docs/export.md` has both comparisons), for phones with time
+  to spare or for servers.
 * `tiny`: 64 x 64 input, 2 stacks of width 16: seconds per step on a laptop CPU,
   for tests and the demo.
 """

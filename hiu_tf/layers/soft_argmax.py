@@ -13,10 +13,8 @@ arg max as DARK reads it:
   Gaussian is a Gaussian). The blur is what makes it robust: it rounds the
   broad, flat-topped or ragged peaks of a briefly trained model and averages
   out the small errors of an int8 trunk, so the arg max no longer jumps between
-  the pixels of a plateau. Measured (`benchmarks/bench_decoders.py`, `mobile`
-  at 256 x 256 after 300 steps, int8 TFLite heat-maps against Keras'): the
-  largest keypoint difference fell from ~10 px ("peak") to ~3 px, and the error
-  against the drawn keypoints fell too.
+  the pixels of a plateau (`benchmarks/bench_decoders.py` compares the decoders
+  on int8 and Keras heat-maps; its figures are in docs/export.md).
 * "peak" (`peak_2d`): the arg max of each map, refined to sub-pixel precision
   by fitting a Gaussian to the peak and its four neighbours (a parabola through
   the log values along x and along y). Exact on the Gaussian targets of
@@ -25,10 +23,8 @@ arg max as DARK reads it:
   with tiny changes of the map.
 * "mean" (`soft_argmax_2d`): Eq. 1, the weighted mean location over the whole
   map. Every pixel pulls on the result, so a broad or noisy map (a model early
-  in training, an int8 trunk) is pulled towards the map centre: measured on the
-  demo model after 8 minutes of training, 2D PCK@8px 0.21 with "mean" against
-  0.35 with "peak" on the same heat-maps (0.14 against 0.03 untrained: the centre
-  bias flatters an untrained model).
+  in training, an int8 trunk) is pulled towards the map centre, which also
+  flatters an untrained model (docs/design.md gives the demo model's figures).
 
 The model uses "dark" by default (`ModelConfig.heatmap_decoder`, with
 `ModelConfig.decoder_sigma`).
