@@ -32,8 +32,14 @@ held-out folder with the training folder tells under- from over-fitting. The
 labels must come from the model's own hand model (the synthetic data of
 `model.hand_model`), as for the `has_mano` loss terms.
 
-A third table asks the same of the last stack's part orientation fields (POF,
-paper Eq. 2), the task meant to carry each bone's direction in depth: on the
+A third table looks at the fingertips' heat-map keypoints, finger by finger:
+their median error (px), the median of their error along the last bone
+(negative = short of the tip, towards the joint below) and the share of tips
+predicted closer to the labelled joint below than to the tip.
+
+A fourth table asks of the last stack's part orientation fields (POF,
+paper Eq. 2) what the second asks of the keypoints; the POF is the task meant
+to carry each bone's direction in depth. On the
 map pixels of each labelled bone (the target's own support,
 `hiu_tf.targets.part_orientation_fields`), the slope of the predicted field on
 the target, `sum(p t) / sum(t^2)`, per segment, for the 2D direction (x, y) and
@@ -124,6 +130,37 @@ def bone_slopes(predicted: np.ndarray, labelled: np.ndarray) -> np.ndarray:
     return (bp * bt).sum(axis=(0, 1, 3)) / np.maximum((bt * bt).sum(axis=(0, 1, 3)), 1e-12)
 
 
+def tip_errors(predicted: np.ndarray, labelled: np.ndarray) -> dict[str, np.ndarray]:
+    """Per finger (thumb to little), how the fingertips' predicted 2D keypoints miss.
+
+    Args:
+        predicted, labelled: `[N, 21, 2]` keypoints (canonical order).
+
+    Returns:
+        `{"median px": [5], "along px": [5], "closer to joint below": [5]}`: the
+        median distance to the labelled tip; the median of the error's component
+        along the labelled last bone (joint below -> tip; negative = short of the
+        tip); the share of samples whose predicted tip is closer to the labelled
+        joint below than to the labelled tip.
+    """
+    from hiu_tf.keypoints import BONE_CHILDREN, BONE_PARENTS
+
+    p = np.asarray(predicted, np.float64)
+    t = np.asarray(labelled, np.float64)
+    tips = list(BONE_CHILDREN)[3::4]  # the last bone of each finger (BONES: four per finger)
+    below = list(BONE_PARENTS)[3::4]
+    bone = t[:, tips] - t[:, below]  # [N, 5, 2]
+    unit = bone / np.maximum(np.linalg.norm(bone, axis=-1, keepdims=True), 1e-12)
+    error = p[:, tips] - t[:, tips]
+    to_tip = np.linalg.norm(error, axis=-1)
+    to_below = np.linalg.norm(p[:, tips] - t[:, below], axis=-1)
+    return {
+        "median px": np.median(to_tip, axis=0),
+        "along px": np.median((error * unit).sum(axis=-1), axis=0),
+        "closer to joint below": (to_below < to_tip).mean(axis=0),
+    }
+
+
 def segment_slopes(model, samples: list[dict]) -> dict[str, np.ndarray]:
     """`bone_slopes` of the heat-map keypoints and of the projected mesh."""
     images = np.stack([s["image"] for s in samples]).astype(np.float32)
@@ -132,6 +169,7 @@ def segment_slopes(model, samples: list[dict]) -> dict[str, np.ndarray]:
     rows = {}
     if "keypoints_px_heatmap" in out:
         rows["heat-map keypoints"] = bone_slopes(out["keypoints_px_heatmap"], labelled)
+        rows["tips"] = tip_errors(out["keypoints_px_heatmap"], labelled)
     rows["projected mesh"] = bone_slopes(out["keypoints_px"], labelled)
     return rows
 
@@ -212,7 +250,19 @@ def main(argv=None) -> int:
     print(f"{'':<{width}}{'folder':>12}" + "".join(f"{f'seg {k}':>8}" for k in range(1, 5)))
     for folder, name in zip(args.data, names, strict=True):
         for row, values in slopes[folder].items():
-            print(f"{row:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
+            if row != "tips":
+                print(f"{row:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
+    if all("tips" in slopes[f] for f in args.data):
+        print()
+        print(
+            "heat-map fingertips: error px, error along the last bone px (< 0: short of the tip),"
+        )
+        print("share closer to the joint below than to the tip")
+        fingers = ("thumb", "index", "middle", "ring", "little")
+        print(f"{'':<{width}}{'folder':>12}" + "".join(f"{f:>8}" for f in fingers))
+        for folder, name in zip(args.data, names, strict=True):
+            for row, values in slopes[folder]["tips"].items():
+                print(f"{row:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
     if all(v is not None for v in pof.values()):
         print()
         print("POF slope on its target per finger segment, on the bones' pixels (1 = learnt)")

@@ -385,6 +385,35 @@ def test_bench_pose_oracles_bone_slopes_against_a_loop():
     np.testing.assert_allclose(bench_pose_oracles.bone_slopes(labelled + 5.0, labelled), 1.0)
 
 
+def test_bench_pose_oracles_tip_errors_against_a_loop():
+    import bench_pose_oracles
+
+    rng = np.random.default_rng(5)
+    labelled = rng.uniform(0, 64, (9, 21, 2))
+    predicted = labelled + rng.normal(0, 3, (9, 21, 2))
+    got = bench_pose_oracles.tip_errors(predicted, labelled)
+    for f, (tip, below) in enumerate(((4, 3), (8, 7), (12, 11), (16, 15), (20, 19))):
+        err, along, closer = [], [], []
+        for n in range(9):
+            bone = labelled[n, tip] - labelled[n, below]
+            e = predicted[n, tip] - labelled[n, tip]
+            err.append(np.hypot(*e))
+            along.append(e @ bone / np.hypot(*bone))
+            closer.append(np.hypot(*(predicted[n, tip] - labelled[n, below])) < err[-1])
+        assert got["median px"][f] == pytest.approx(np.median(err), rel=1e-12)
+        assert got["along px"][f] == pytest.approx(np.median(along), rel=1e-12)
+        assert got["closer to joint below"][f] == pytest.approx(np.mean(closer), rel=1e-12)
+    # Every tip drawn on the joint below: short by the whole bone, all closer to it.
+    on_below = labelled.copy()
+    on_below[:, [4, 8, 12, 16, 20]] = labelled[:, [3, 7, 11, 15, 19]]
+    got = bench_pose_oracles.tip_errors(on_below, labelled)
+    lengths = np.linalg.norm(
+        labelled[:, [4, 8, 12, 16, 20]] - labelled[:, [3, 7, 11, 15, 19]], axis=-1
+    )
+    np.testing.assert_allclose(got["along px"], -np.median(lengths, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(got["closer to joint below"], 1.0)
+
+
 def test_bench_pose_oracles_pof_slopes_against_a_loop():
     import bench_pose_oracles
 
