@@ -10,7 +10,7 @@ Usage (from the repository root):
 
 It generates (once, reused while the options stay the same) a synthetic
 training set and a held-out set with another seed *and* another family of
-backgrounds (`training.demo.make_datasets`, the demo's sets), trains the model
+backgrounds (`training.kit.datasets.make_datasets`, the demo's sets), trains the model
 of `--config` (or `--preset`, with `--set` overrides) with `training.train.train`
 for the largest of `--steps` steps (one cosine schedule over all of them), and
 evaluates the held-out set before training and at every step count of
@@ -32,7 +32,7 @@ then the last model on the held-out set beside `--family-samples` new crops of
 the training set's own kind (its procedural backgrounds, another seed): where
 the second row is much better, the model has learnt its training backgrounds
 rather than the hand. Then, with `--targets demo|long`, which of the goals of
-`training.learning` the last row meets. A later row worse than an earlier one
+`training.kit.learning` the last row meets. A later row worse than an earlier one
 on the same run is worth a look: `--fail-on-regression` makes that an error
 (exit code 1).
 
@@ -127,19 +127,20 @@ def main(argv=None) -> int:
     from _common import Progress
 
     from hiu_tf.config import config_to_dict
-    from training import demo, learning
+    from training import demo
+    from training.kit import datasets, learning
 
     config = resolve_config(args)
     name = args.name or config.name
     out = os.path.join(args.out, name)
     os.makedirs(out, exist_ok=True)
     size = config.model.input_size
-    synth = demo.synth_options(demo.DEMO_SYNTH + tuple(args.synth or ()))
+    synth = datasets.synth_options(datasets.DEMO_SYNTH + tuple(args.synth or ()))
     train_samples = args.train_samples or demo.DEFAULT_TRAIN_SAMPLES
     heldout_samples = args.heldout_samples or demo.DEFAULT_HELDOUT_SAMPLES
 
     print(f"data: {train_samples} training and {heldout_samples} held-out samples at {size} px")
-    data = demo.make_datasets(
+    data = datasets.make_datasets(
         os.path.join(args.out, "data", f"{size}px-s{args.seed}"),
         size=size,
         seed=args.seed,
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
         echo=print,
     )
     data_seconds = time.monotonic() - started
-    config = demo.with_training_set(config, data["train"])
+    config = datasets.with_training_set(config, data["train"])
     steps = args.steps
     print(
         f"training {config.name}: {config.model.num_stacks} stacks of width "

@@ -13,9 +13,9 @@ followed by `:LABEL`. One panel per column of the benchmark's table (heat-map an
 projected-mesh 2D errors, 3D errors, mask IoU, the mesh's health), every run as
 one line against the training step (log scale; the untrained model at step 1;
 2D median errors as a percentage of the crop side, so that runs at different
-input sizes compare), with the demo's targets (`training.learning.DEMO_TARGETS`)
+input sizes compare), with the demo's targets (`training.kit.learning.DEMO_TARGETS`)
 drawn as dashed lines where a panel has one
-(`training.learning.plot_learning_curves`).
+(`training.kit.learning.plot_learning_curves`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _run(spec: str) -> tuple[dict, str]:
 
 def plot(runs: list[tuple[dict, str]], out: str, title: str) -> str:
     """Every run a line on each panel; 2D medians relative to the crop; demo targets dashed."""
-    from training.learning import DEMO_TARGETS, plot_learning_curves
+    from training.kit.learning import DEMO_TARGETS, plot_learning_curves
 
     curves = [(r["rows"], label, int(r["config"]["model"]["input_size"])) for r, label in runs]
     return plot_learning_curves(

@@ -8,7 +8,7 @@ seeds on one synthetic training set, evaluates each on a held-out synthetic
 set (other seed, other backgrounds), prints the table in the paper's layout
 (mean ± standard deviation over seeds) and writes `results.json` and
 `results.md` into `--out`. Repeating the command skips finished runs.
-See `training.ablate` for the studies and the columns.
+See `training.kit.studies` for the studies and `training.kit.results` for the columns.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from hiu_tf.cli.config_args import add_config_arguments, add_synthetic_set_argum
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from training.ablate import (
-        ABLATE_CONFIG,
         DEFAULT_BUDGET_MINUTES,
         DEFAULT_HELDOUT_SAMPLES,
         DEFAULT_SEEDS,
         DEFAULT_TRAIN_SAMPLES,
-        STUDIES,
     )
+    from training.kit.studies import ABLATE_CONFIG, STUDIES
 
     parser.add_argument("--study", required=True, choices=STUDIES, help="which ablation")
     parser.add_argument(
@@ -67,7 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hiu_tf.errors import UserError
-    from training.ablate import run_ablation, variants
+    from training.ablate import run_ablation
+    from training.kit.studies import variants
 
     if args.list:
         for v in variants(args.study):

@@ -65,7 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="KEY=VALUE",
         help="synthetic generator option (a SynthConfig field) for both sets, repeatable, "
-        "over the demo's (training.demo.DEMO_SYNTH), e.g. --synth occluder_rate=0.25",
+        "over the demo's (training.kit.datasets.DEMO_SYNTH), e.g. --synth occluder_rate=0.25",
     )
     # Testing options: a tiny hand model, eager training, fewer pictures.
     parser.add_argument("--hand-model", default=None, help=argparse.SUPPRESS)
@@ -76,7 +76,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.demo import DEMO_SYNTH, DemoOptions, run_demo
+    from training.demo import DemoOptions, run_demo
+    from training.kit.datasets import DEMO_SYNTH
 
     options = DemoOptions(
         out=args.out,

@@ -153,7 +153,8 @@ def test_parse_assignments_is_the_one_key_value_parser():
 
 def test_key_value_options_of_the_data_cli_and_the_demo():
     from hiu_tf.cli.data import _parse_sets
-    from training.demo import DemoError, synth_options
+    from training.kit import ExperimentError
+    from training.kit.datasets import synth_options
 
     assert _parse_sets(["min-visible=5", "root_joint=palm"]) == {
         "min_visible": 5,
@@ -162,7 +163,7 @@ def test_key_value_options_of_the_data_cli_and_the_demo():
     with pytest.raises(ConfigError, match="--set must look like key=value"):
         _parse_sets(["min_visible"])
     assert synth_options(["occluder-rate=0.5"]) == {"occluder_rate": 0.5}
-    with pytest.raises(DemoError, match="--synth must look like KEY=VALUE with KEY one of"):
+    with pytest.raises(ExperimentError, match="--synth must look like KEY=VALUE with KEY one of"):
         synth_options(["nope=1"])
     with pytest.raises(ConfigError, match="--synth must look like KEY=VALUE"):
         synth_options(["occluder_rate"])

@@ -22,7 +22,7 @@ def test_ablate_rejects_unknown_variants_and_bad_numbers(tmp_path, capsys):
     assert err.endswith("Received: '3-stack'")
     assert main(["ablate", "--study", "tam", "--out", out, "--seeds", "0"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: --seeds must be an integer >= 1. Received: --seeds=0"
+        "error: --seeds must be a positive int. Received: --seeds=0"
     )
     assert main(["ablate", "--study", "ssl", "--out", out, "--train-samples", "0"]) == 2
     assert "--train-samples must be >= 1" in capsys.readouterr().err

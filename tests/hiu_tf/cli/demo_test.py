@@ -97,7 +97,7 @@ def test_demo_runs_end_to_end_and_writes_the_report(tmp_path, capsys, stick_npz)
 def test_demo_rejects_bad_options(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--minutes", "0"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: --minutes must be > 0. Received: --minutes=0.0"
+        "error: --minutes must be a positive number. Received: --minutes=0.0"
     )
     assert main(["demo", "--out", str(tmp_path), "--set", "model.width=0"]) == 2
     assert "model.width must be >= 1" in capsys.readouterr().err

@@ -13,7 +13,8 @@ import math
 
 import pytest
 
-from training import demo, learning
+from training import demo
+from training.kit import datasets, learning
 
 STEPS = 1000
 
@@ -22,18 +23,18 @@ STEPS = 1000
 def curve(tmp_path_factory):
     root = tmp_path_factory.mktemp("learning")
     config = demo.demo_config(demo.DemoOptions(seed=0))
-    data = demo.make_datasets(
+    data = datasets.make_datasets(
         str(root / "data"),
         size=config.model.input_size,
         seed=0,
         train_samples=512,
         heldout_samples=64,
         hand_model=config.model.hand_model,
-        synth=demo.synth_options(demo.DEMO_SYNTH),
+        synth=datasets.synth_options(datasets.DEMO_SYNTH),
         family_samples=32,
         echo=lambda _: None,
     )
-    config = demo.with_training_set(config, data["train"])
+    config = datasets.with_training_set(config, data["train"])
     return learning.learning_curve(
         config, data["heldout"], (STEPS,), str(root / "run"), final_sets={"family": data["family"]}
     )

@@ -1,8 +1,8 @@
-"""training.learning: targets and the depth-ratio comparison (summarize: demo_test.py)."""
+"""training.kit.learning: targets and the depth-ratio comparison (summarize: report_test.py)."""
 
 import pytest
 
-from training import learning
+from training.kit import learning
 
 
 def test_improved_reads_the_direction_of_each_row():
