@@ -50,8 +50,8 @@ _POINTER = re.compile(
 )
 _SECTION = re.compile(r"(docs/[\w-]+\.md)`?\)?,? \(?\"([^\"]+)\"")
 _MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
-# The dataset readers describe the datasets' own folders, one of which is named `training/`.
-_DATASET_TEXT = ("hiu_tf/data/sources/", "tests/hiu_tf/data/sources/")
+# FreiHAND and RHD name their training split `training/`: their folders and sample ids.
+_DATASET_PATH = re.compile(r"training/(rgb|mask|color|segmap|anno_training\.pickle|\d)")
 
 
 def _text_files(root: Path):
@@ -88,9 +88,7 @@ def broken_pointers(root: Path) -> list[str]:
         rel = path.relative_to(root).as_posix()
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             refs = [m.group(1).rstrip(".") for m in _POINTER.finditer(line)]
-            if rel.startswith(_DATASET_TEXT):
-                refs = [r for r in refs if not r.startswith("training/")]
-            for ref in refs:
+            for ref in (r for r in refs if not _DATASET_PATH.match(r)):
                 if "..." not in ref and not _names_something(root, ref):  # "...": a placeholder
                     broken.append(f"{rel}:{number}: {ref}")
             for page, heading in _SECTION.findall(line):
@@ -131,3 +129,34 @@ def test_broken_pointers_are_found(tmp_path):
         'mod.py:1: docs/page.md, "Speed"',
         "docs/other.md:1: missing.png",
     ]
+
+
+def test_references_page_matches_the_keypoint_and_mano_code():
+    # docs/references.md restates the orders and ids of the code; they must not drift apart.
+    from hiu_tf import keypoints
+    from hiu_tf.data.sources.stb import STB_TO_CANONICAL
+    from mano_tf.hand_model import MANO_PARENTS, MANO_TIP_VERTEX_IDS, MANO_TO_CANONICAL
+
+    page = (ROOT / "docs" / "references.md").read_text(encoding="utf-8")
+    row = re.compile(r"^\| (\d+) \| `(\w+)` \| (-?\d+) \| (\d+) \| (\d+) \| (\d+) \|$", re.M)
+    rows = [(int(i), name, *map(int, rest)) for i, name, *rest in row.findall(page)]
+    assert rows == [
+        (i, name, keypoints.KEYPOINT_PARENTS[i], *maps)
+        for i, (name, *maps) in enumerate(
+            zip(
+                keypoints.KEYPOINT_NAMES,
+                keypoints.RHD_TO_CANONICAL,
+                STB_TO_CANONICAL,
+                MANO_TO_CANONICAL,
+                strict=True,
+            )
+        )
+    ]
+    parents = re.search(r"^\| parent \|(.*)\|$", page, re.M).group(1)
+    assert tuple(int(p) for p in parents.split("|")) == MANO_PARENTS
+    tips = dict(zip(keypoints.FINGERS, MANO_TIP_VERTEX_IDS, strict=True))
+    assert "**" + ", ".join(f"{finger} {i}" for finger, i in tips.items()) + "**" in page
+    for name in ("FINGERTIPS", "REFERENCE_BONE", "ANCHOR_KEYPOINT"):
+        value = getattr(keypoints, name)
+        shown = ", ".join(map(str, value)) if name == "FINGERTIPS" else str(value)
+        assert f"`{name}` = {shown}" in page, name
