@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    python benchmarks/bench_data.py                  # ~2-4 minutes on 2 cores
+    python benchmarks/bench_data.py                  # the full run
     python benchmarks/bench_data.py --quick          # smaller counts, shorter timings
     python benchmarks/bench_data.py --records DIR    # time the pipeline on your own records
     python benchmarks/bench_data.py --skip-model     # no training-step comparison

@@ -15,7 +15,7 @@ twice: from Keras, and from the int8 file cut after the heat-map output conv
 `hiu_tf.layers.soft_argmax` then reads keypoints off both:
 
 * "peak": the arg max refined by a Gaussian fit along x and y (the default
-  until 2026-11-26);
+  before "dark");
 * "dark" at each `--sigmas` blur: DARK's decoding (the default, sigma 2);
 * "mean": the paper's Eq. 1.
 

@@ -6,7 +6,7 @@
 For each seed, builds the preset twice: with the task decoders' 1x1 output
 convs (`TaskDecoder.predict`: heat-maps, mask, POF) started as they are now
 (normal, std 1e-3, bias 0) and with Keras' default Glorot-uniform start (the
-project's start before 2026-11-26). Each is trained the way the export tests'
+project's start before that one). Each is trained the way the export tests'
 fixture is (`tests/export/fixtures._fit`: Adam with cosine decay, heat-map MSE
 x 100 and mask BCE, on 64 drawn 2D hands) and then measured on 32 unseen drawn
 hands: the median distance of the heat-map keypoints (`keypoints_px`) to the

@@ -49,9 +49,9 @@ from the graph cut after every run of consecutive ops of one part (each cut
 keeps the ops up to it, in the file's order); a part's time is the sum of the
 differences over its runs. Each cut is timed in `SCOPE_ROUNDS` rounds that
 go through all cuts in turn, keeping the fastest median, so that machine
-noise hits them alike; parts of a few hundredths of a ms are within noise
-and can come out negative. Slow for `paper-4stack` (hundreds of cuts of a
-~100 ms graph): use it with `--models mobile`.
+noise hits them alike; parts smaller than the run-to-run noise can come out
+negative. Slow for `paper-4stack` (hundreds of cuts of a large graph): use it
+with `--models mobile`.
 
 TensorFlow's thread pools are fixed when it starts, so the Keras and SavedModel
 timings run in one child process per thread count (intra- and inter-op

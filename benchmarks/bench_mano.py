@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    python benchmarks/bench_mano.py                 # batch 1, 64, 1024; ~1-2 minutes
+    python benchmarks/bench_mano.py                 # batch 1, 64, 1024
     python benchmarks/bench_mano.py --quick         # batch 1 and 64, short timings
     python benchmarks/bench_mano.py --hand-model MANO_RIGHT.pkl
 

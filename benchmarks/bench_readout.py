@@ -29,8 +29,8 @@ The MLP is trained with the direct mesh terms of `hiu_tf.losses`: root-relative
 (`joints_hand`) and the global rotation (`global_rotation`), on batches of
 `--batch-size` for `--steps` steps with Adam, on one CPU thread so that it can
 run beside other work. The labels must come from `--hand-model` (the synthetic
-data of `model.hand_model`), as for the `has_mano` loss terms. Wall time: about a
-minute per row on one thread, plus one pass of each run's model over the folders.
+data of `model.hand_model`), as for the `has_mano` loss terms. Each row trains its
+own MLP; each `--run` also runs that model once over the folders.
 """
 
 from __future__ import annotations

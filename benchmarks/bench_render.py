@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    python benchmarks/bench_render.py            # 64 and 128 px; a few minutes on 2 cores
+    python benchmarks/bench_render.py            # 64 and 128 px
     python benchmarks/bench_render.py --quick    # 64 px only, short timings
 
 Meshes: the project's open hand model (`mano_tf.open_hand`) in random poses

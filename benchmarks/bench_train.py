@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    python benchmarks/bench_train.py --preset tiny                    # CPU: a few minutes
+    python benchmarks/bench_train.py --preset tiny                    # on a CPU
     python benchmarks/bench_train.py --preset paper-4stack --batch-size 32 --steps 50
     python benchmarks/bench_train.py --preset mobile --mixed-precision mixed_float16 --jit both
 

@@ -27,8 +27,9 @@ Quantisation (`quant`):
   `ai_edge_quantizer` (`quantize_int8`): the converter writes the float32
   model, and a quantizer recipe scoped to `INT8_SCOPE` quantises it. Quantising
   the whole graph instead fails: LiteRT stops in an int8 DIV of the
-  projection ("data[i] != zero_point"), and the int8 soft-argmax and
-  projection are off by tens of pixels (measured; see docs/export.md).
+  projection ("data[i] != zero_point"), and int8 is too coarse for the
+  soft-argmax and projection (docs/export.md, "int8: what was decided and
+  measured"; docs/results.md).
 
 Representative data (`representative_images`): `--data` TFRecords (any source
 written by `python -m hiu_tf data`) or image files (`export.calibration`: read

@@ -3,7 +3,9 @@
 Canonical order (FreiHAND / OpenPose / MediaPipe), used everywhere inside the project:
 0 wrist; 1-4 thumb (CMC, MCP, IP, tip); 5-8 index (MCP, PIP, DIP, tip);
 9-12 middle; 13-16 ring; 17-20 pinky (MCP, PIP, DIP, tip).
-Each dataset reader declares its own order here and maps to this one.
+Other orders are mapped to this one where they are defined: RHD's here, STB's with
+its reader (`hiu_tf/data/sources/stb.py`), MANO's with the hand model
+(`mano_tf/hand_model.py`); `docs/references.md` lists them side by side.
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ Presets:
   (0.25 M parameters, 0.5 GFLOPs): more accurate than `mobile` and slower than
   MobileNetV2 int8 (`docs/export.md` has both comparisons), for phones with time
   to spare or for servers.
-* `tiny`: 64 x 64 input, 2 stacks of width 16: seconds per step on a laptop CPU,
-  for tests and the demo.
+* `tiny`: 64 x 64 input, 2 stacks of width 16: small enough to train on a laptop
+  CPU, for tests and the demo.
 """
 
 from __future__ import annotations

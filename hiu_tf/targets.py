@@ -232,8 +232,9 @@ def make_targets(
         mask_threshold: see `resize_mask`; None (the default) keeps the covered
             fraction of each map pixel, a soft target. On 16 x 16 maps a thresholded
             target loses the fingers' outlines: a perfect predictor of it, upsampled to
-            the crop, scores a mask IoU of only about 0.85 on the demo's hands, the
-            soft fraction about 0.91 (`docs/learning.md`).
+            the crop, scores a lower mask IoU than one of the soft fraction
+            (`benchmarks/bench_mask_ceiling.py`; docs/learning.md, "Before: what went
+            wrong", item 5).
 
     Returns:
         A new dict: the sample's keys plus

@@ -35,8 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--minutes",
         type=float,
         default=DEFAULT_MINUTES,
-        help=f"training budget in wall-clock minutes (default {DEFAULT_MINUTES:g}; the "
-        "other stages add about 1 minute on 2 CPU cores)",
+        help=f"training budget in wall-clock minutes (default {DEFAULT_MINUTES:g}; data, "
+        "evaluation, export and the report take their own time on top)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of data and model (default 0)")
     parser.add_argument(

@@ -151,9 +151,8 @@ def _blur_channels_first(heatmaps, sigma: float):
     Two 1D depthwise convolutions with `gaussian_kernel_1d(sigma)` (DEPTHWISE_CONV_2D in
     TFLite), each along the outer spatial axis of a reshaped tensor whose channels are
     the rest of the map: along y on `[B, H, 1, W * K]`, then, transposed, along x on
-    `[B, W, 1, H * K]`. Wide channels keep XNNPACK's depthwise kernel busy; on `[B, H,
-    W, K]` with K = 21 channels the same blur took ~40 % longer (LiteRT, 56 x 56 maps,
-    one x86 thread).
+    `[B, W, 1, H * K]`. Wide channels keep XNNPACK's depthwise kernel busy, which the 21
+    channels of `[B, H, W, K]` do not (the blur is slower there: docs/results.md).
     """
     taps = gaussian_kernel_1d(sigma)
     _, h, w, k = heatmaps.shape
@@ -248,8 +247,8 @@ def _argmax_2d(maps):
     """(row, column) of the arg max of each map of `[B, K, H, W]`, int32 `[B, K]` each
     (the first in row-major order where values tie).
 
-    Along the innermost axis: ARG_MAX over the middle axis of `[B, H * W, K]` took
-    twice as long as the transpose and this (LiteRT, 56 x 56 x 21, one x86 thread).
+    Along the innermost axis: LiteRT's ARG_MAX over the middle axis of `[B, H * W, K]`
+    is slower than the transpose and this (docs/export.md, "Latency", item 6).
     """
     _, k, h, w = maps.shape
     # tf.argmax, not keras.ops.argmax: the latter adds a BitwiseAnd (its tie rule for

@@ -16,10 +16,10 @@ class Stem(keras.layers.Layer):
     With `separable=True` the second convolution is depthwise-separable (a k x k
     stride-2 depthwise conv-norm-act, then a 1x1 conv-norm-act), for phone-class
     models; the first stays a full convolution (it sees only 3 channels).
-    `kernel_size` replaces the paper's 7 x 7 in both. CPU runtimes can be slow on
-    large depthwise kernels: on the x86 CPU here, LiteRT's XNNPACK ran the 7 x 7
-    stride-2 depthwise convolution of the `mobile` stem ~11x slower than a 5 x 5
-    one in float32 and ~60x in int8 (`benchmarks/bench_tflite_layers.py --only stem depthwise`).
+    `kernel_size` replaces the paper's 7 x 7 in both: CPU runtimes can be slow on
+    large depthwise kernels, as LiteRT's XNNPACK is on a 7 x 7 stride-2 one on x86
+    (`benchmarks/bench_tflite_layers.py --only stem depthwise` times it against smaller
+    kernels; docs/results.md has the figures).
 
     Shapes: `[B, S, S, 3]` -> `[B, S/4, S/4, filters]`; with `return_skip=True` the
     list `[that, [B, S/2, S/2, mid_filters]]`, the first convolution's output too

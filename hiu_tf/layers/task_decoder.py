@@ -92,12 +92,10 @@ class TaskDecoder(keras.layers.Layer):
         self.full_res_block = bool(full_res_block)
         self.blocks = []
         # Starts near zero (normal, std 1e-3; bias 0), as SimpleBaselines and HRNet start
-        # their heat-map layers. With Keras' default (Glorot) the first heat-maps had an
-        # RMS of ~0.8 against targets whose mean square is ~0.03, and a briefly trained
-        # model spent its first hundreds of steps undoing that. `tiny`, 300 Adam steps on
-        # 64 drawn hands (benchmarks/bench_head_init.py, seeds 0 and 1): median keypoint
-        # error on unseen images 13.0 / 15.2 px with Glorot, 2.1 / 2.0 px with this
-        # start; mask IoU 0.46 / 0.53 -> 0.75 / 0.72.
+        # their heat-map layers. With Keras' default (Glorot) the first heat-maps are far
+        # larger than the targets, and a briefly trained model spends its first hundreds
+        # of steps undoing that (benchmarks/bench_head_init.py compares the two starts;
+        # docs/results.md has its figures).
         self.predict = keras.layers.Conv2D(
             out_channels,
             1,

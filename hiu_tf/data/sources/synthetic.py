@@ -105,9 +105,10 @@ class SynthConfig:
     degrees, are those a small network learns in minutes (`docs/learning.md`):
     on 64 px crops, with the back shown as well (thumb and little finger are then
     easily swapped) or with any orientation (`max_tilt_deg=180, back_rate=0.5`,
-    the uniform orientations of earlier versions), the regressed orientation
-    stays 90-95 degrees off after 4,000 demo steps. Real photographs show
-    both sides; widen the range for larger inputs and longer training.
+    the uniform orientations of earlier versions), the demo's model does not learn
+    the orientation in its budget (docs/learning.md, runs E7 and A4). Real
+    photographs show both sides; widen the range for larger inputs and longer
+    training.
     """
 
     image_size: int = 256

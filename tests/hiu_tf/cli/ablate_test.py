@@ -1,4 +1,4 @@
-"""`python -m hiu_tf ablate`: listing variants and rejecting bad options (the runs: training/ablate_test.py)."""
+"""`python -m hiu_tf ablate`: listing variants and rejecting bad options (the runs: tests/training/ablate_test.py)."""
 
 from hiu_tf.__main__ import main
 

@@ -1,6 +1,6 @@
 """Synthetic generator: label consistency, determinism, backgrounds, TFRecords and the CLI.
 
-Uses a tiny stick hand model (tests/.../stick_hand.py), so the tests do not
+Uses a tiny stick hand model (tests/hiu_tf/data/sources/stick_hand.py), so the tests do not
 depend on the open hand model's geometry.
 """
 
