@@ -81,6 +81,7 @@ Licence: the project's own, like the rest of the code; no MANO data is used.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import heapq
@@ -92,8 +93,9 @@ import logging
 import os
 import sys
 import time
+import types
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -167,8 +169,18 @@ def _in_plane(angle_deg: float, palmar_deg: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-class _Chain:
+def _read_only(value):
+    """`value`, with NumPy arrays made read-only (the design is shared; nothing may edit it)."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    return value
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Chain:
     """One finger: 3 joints (MANO ids), their points, the fingertip, radii and frames.
+
+    Build it with `Chain.build`, which derives the bone directions and frames.
 
     Attributes:
         name: finger name.
@@ -180,25 +192,83 @@ class _Chain:
         dorsal: `[3, 3]` unit nail-side direction of each bone (orthogonal to it).
         flex_axes: `[3, 3]` unit flexion axis of each joint: a positive rotation
             about it bends the finger towards its pad.
+        lengths: `[3]` bone lengths (m).
         blend: `[3]` half-width (m) of the skinning blend across each joint.
     """
 
-    def __init__(self, name, joints, points, radii, flat, up, blend):
-        self.name = name
-        self.joints = tuple(joints)
-        self.points = np.asarray(points, np.float64)
-        self.radii = np.asarray(radii, np.float64)
-        self.flat = float(flat)
-        self.dirs = _unit(np.diff(self.points, axis=0))
+    name: str
+    joints: tuple[int, int, int]
+    points: np.ndarray
+    radii: np.ndarray
+    flat: float
+    dirs: np.ndarray
+    dorsal: np.ndarray
+    flex_axes: np.ndarray
+    lengths: np.ndarray
+    blend: np.ndarray
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            _read_only(getattr(self, field.name))
+
+    @classmethod
+    def build(cls, name, joints, points, radii, flat, up, blend) -> Chain:
+        """A chain through `points`, its nail side towards `up` (one vector, or one per bone)."""
+        points = np.asarray(points, np.float64)
+        dirs = _unit(np.diff(points, axis=0))
         up = np.broadcast_to(np.asarray(up, np.float64), (3, 3))
-        dorsal = up - (up * self.dirs).sum(-1, keepdims=True) * self.dirs
-        self.dorsal = _unit(dorsal)
-        self.flex_axes = _unit(np.cross(self.dorsal, self.dirs))
-        self.lengths = np.linalg.norm(np.diff(self.points, axis=0), axis=-1)
-        self.blend = np.asarray(blend, np.float64)
+        dorsal = _unit(up - (up * dirs).sum(-1, keepdims=True) * dirs)
+        return cls(
+            name=name,
+            joints=tuple(joints),
+            points=points,
+            radii=np.asarray(radii, np.float64),
+            flat=float(flat),
+            dirs=dirs,
+            dorsal=dorsal,
+            flex_axes=_unit(np.cross(dorsal, dirs)),
+            lengths=np.linalg.norm(np.diff(points, axis=0), axis=-1),
+            blend=np.asarray(blend, np.float64),
+        )
 
 
-def _design() -> dict:
+@dataclasses.dataclass(frozen=True, eq=False)
+class HandDesign:
+    """The designed right hand, in MANO's rest frame (metres); arrays are read-only.
+
+    Attributes:
+        joints: `[16, 3]` joint centres, MANO's order.
+        tips: `[5, 3]` fingertips on the skin, in the order of `FINGERS`.
+        chains: the fingers by name, in the order index, middle, ring, pinky,
+            thumb (the order in which the generator visits them).
+        y_mid: mid-plane of the palm (the back of the hand is at +y).
+        palm_outline: `[E, 2]` core outline of the palm slab in (x, z); the
+            skin is this polygon grown by `palm_round` (and `palm_half` along y).
+        palm_half: half-thickness of the slab's core.
+        palm_round: rounding radius of the slab.
+        wrist_box: the wrist stump: x0, x1, ry, rz, rounding.
+        hypothenar_centre: `[3]` centre of the ellipsoidal hypothenar pad.
+        hypothenar_radii: `[3]` its radii.
+    """
+
+    joints: np.ndarray
+    tips: np.ndarray
+    chains: Mapping[str, Chain]
+    y_mid: float
+    palm_outline: np.ndarray
+    palm_half: float
+    palm_round: float
+    wrist_box: tuple[float, float, float, float, float]
+    hypothenar_centre: np.ndarray
+    hypothenar_radii: np.ndarray
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            _read_only(getattr(self, field.name))
+        object.__setattr__(self, "chains", types.MappingProxyType(dict(self.chains)))
+
+
+def _design() -> HandDesign:
     """The designed right hand: joints, fingers, palm outline and parts (MANO frame, m)."""
     y_mid = 0.002  # mid-plane of the palm (back of the hand at +y)
     wrist = np.array([0.088, y_mid, 0.0])
@@ -215,7 +285,7 @@ def _design() -> dict:
         points = [np.asarray(mcp)]
         for length in lengths:
             points.append(points[-1] + length * d)
-        chains[name] = _Chain(
+        chains[name] = Chain.build(
             name, FINGER_JOINTS[name], points, radii, 0.88, (0.0, 1.0, 0.0), (0.008, 0.004, 0.004)
         )
     # The thumb: CMC inside the thenar, the metacarpal abducted 42 degrees and tilted
@@ -227,7 +297,7 @@ def _design() -> dict:
         points.append(points[-1] + length * d)
     outward = _unit(np.cross([0.0, 1.0, 0.0], thumb_dirs[1]))  # in the palm plane, away
     nail = np.cos(np.radians(55.0)) * np.array([0.0, 1.0, 0.0]) + np.sin(np.radians(55.0)) * outward
-    chains["thumb"] = _Chain(
+    chains["thumb"] = Chain.build(
         "thumb", FINGER_JOINTS["thumb"], points, (0.0125, 0.0100, 0.0095, 0.0080), 0.85, nail,
         (0.012, 0.006, 0.005),
     )  # fmt: skip
@@ -253,17 +323,18 @@ def _design() -> dict:
             [0.078, -0.018],
         ]
     )
-    return {
-        "joints": joints,
-        "tips": tips,
-        "chains": chains,
-        "y_mid": y_mid,
-        "palm_outline": palm_outline,
-        "palm_half": 0.0035,  # half-thickness of the slab's core (m)
-        "palm_round": 0.0095,  # rounding radius of the slab (m)
-        "wrist_box": (0.066, 0.104, 0.0155, 0.0245, 0.008),  # x0, x1, ry, rz, rounding
-        "hypothenar": (np.array([0.047, -0.006, -0.023]), np.array([0.028, 0.0095, 0.0115])),
-    }
+    return HandDesign(
+        joints=joints,
+        tips=tips,
+        chains=chains,
+        y_mid=y_mid,
+        palm_outline=palm_outline,
+        palm_half=0.0035,
+        palm_round=0.0095,
+        wrist_box=(0.066, 0.104, 0.0155, 0.0245, 0.008),
+        hypothenar_centre=np.array([0.047, -0.006, -0.023]),
+        hypothenar_radii=np.array([0.028, 0.0095, 0.0115]),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -314,24 +385,24 @@ def _round_cone_sdf(p, a, b, ra, rb, dorsal, flat) -> np.ndarray:
     return np.where(k < 0.0, near_a, np.where(k > c * h, near_b, side_d))
 
 
-def _palm_sdf(p: np.ndarray, design: dict) -> np.ndarray:
+def _palm_sdf(p: np.ndarray, design: HandDesign) -> np.ndarray:
     """Palm slab + wrist stump + hypothenar pad."""
-    d2 = _polygon_sdf(p[:, [0, 2]], design["palm_outline"])
-    dy = np.abs(p[:, 1] - design["y_mid"]) - design["palm_half"]
+    d2 = _polygon_sdf(p[:, [0, 2]], design.palm_outline)
+    dy = np.abs(p[:, 1] - design.y_mid) - design.palm_half
     q0, q1 = np.maximum(d2, 0.0), np.maximum(dy, 0.0)
-    slab = np.sqrt(q0 * q0 + q1 * q1) + np.minimum(np.maximum(d2, dy), 0.0) - design["palm_round"]
-    x0, x1, ry, rz, rr = design["wrist_box"]
-    ell = np.sqrt(((p[:, 1] - design["y_mid"]) / (ry - rr)) ** 2 + (p[:, 2] / (rz - rr)) ** 2)
+    slab = np.sqrt(q0 * q0 + q1 * q1) + np.minimum(np.maximum(d2, dy), 0.0) - design.palm_round
+    x0, x1, ry, rz, rr = design.wrist_box
+    ell = np.sqrt(((p[:, 1] - design.y_mid) / (ry - rr)) ** 2 + (p[:, 2] / (rz - rr)) ** 2)
     de = (ell - 1.0) * (ry - rr)
     dx = np.abs(p[:, 0] - 0.5 * (x0 + x1)) - (0.5 * (x1 - x0) - rr)
     q0, q1 = np.maximum(de, 0.0), np.maximum(dx, 0.0)
     wrist = np.sqrt(q0 * q0 + q1 * q1) + np.minimum(np.maximum(de, dx), 0.0) - rr
-    centre, radii = design["hypothenar"]
+    centre, radii = design.hypothenar_centre, design.hypothenar_radii
     pad = (np.linalg.norm((p - centre) / radii, axis=-1) - 1.0) * radii.min()
     return _smin(_smin(slab, wrist, 0.012), pad, 0.010)
 
 
-def _chain_sdfs(p: np.ndarray, chain: _Chain) -> list[np.ndarray]:
+def _chain_sdfs(p: np.ndarray, chain: Chain) -> list[np.ndarray]:
     """The signed distance to each of the 3 segments of a finger."""
     return [
         _round_cone_sdf(
@@ -347,22 +418,22 @@ def _chain_sdfs(p: np.ndarray, chain: _Chain) -> list[np.ndarray]:
     ]
 
 
-def _part_sdfs(p: np.ndarray, design: dict) -> np.ndarray:
+def _part_sdfs(p: np.ndarray, design: HandDesign) -> np.ndarray:
     """`[16, N]` signed distance to the part of the hand that each joint moves."""
     parts = np.zeros((NUM_JOINTS, len(p)))
     parts[0] = _palm_sdf(p, design)
-    for chain in design["chains"].values():
+    for chain in design.chains.values():
         for joint, sdf in zip(chain.joints, _chain_sdfs(p, chain), strict=True):
             parts[joint] = sdf
     return parts
 
 
-def _hand_sdf(p: np.ndarray, design: dict) -> np.ndarray:
+def _hand_sdf(p: np.ndarray, design: HandDesign) -> np.ndarray:
     """Signed distance (approximately; negative inside) to the hand surface at `[N, 3]` points."""
     p = np.asarray(p, np.float64)
     palm = _palm_sdf(p, design)
     out = np.full(len(p), np.inf)
-    for name, chain in design["chains"].items():
+    for name, chain in design.chains.items():
         segments = _chain_sdfs(p, chain)
         finger = _smin(_smin(segments[0], segments[1], 0.002), segments[2], 0.002)
         out = np.minimum(out, _smin(palm, finger, 0.011 if name == "thumb" else 0.006))
@@ -375,10 +446,10 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
     return np.linalg.norm(p - a - t[:, None] * ab, axis=-1)
 
 
-def _target_edge(p: np.ndarray, design: dict) -> np.ndarray:
+def _target_edge(p: np.ndarray, design: HandDesign) -> np.ndarray:
     """Target edge length (m) at `[N, 3]` points: finer on the fingers than on the palm."""
     near = np.full(len(p), np.inf)
-    for chain in design["chains"].values():
+    for chain in design.chains.values():
         start = 1 if chain.name == "thumb" else 0
         for k in range(start, 3):
             near = np.minimum(near, _segment_distance(p, chain.points[k], chain.points[k + 1]))
@@ -726,11 +797,11 @@ def _relax(vertices, faces, sdf, iterations: int = 4, step: float = 0.5, fixed=N
     return vertices
 
 
-def _tip_vertices(vertices: np.ndarray, design: dict) -> np.ndarray:
+def _tip_vertices(vertices: np.ndarray, design: HandDesign) -> np.ndarray:
     """`[5]` ids of the vertex farthest along the last bone of each finger (thumb first)."""
     ids = []
     for name in FINGERS:
-        chain = design["chains"][name]
+        chain = design.chains[name]
         q = vertices - chain.points[2]
         along = q @ chain.dirs[2]
         across = np.linalg.norm(q - along[:, None] * chain.dirs[2], axis=-1)
@@ -739,7 +810,7 @@ def _tip_vertices(vertices: np.ndarray, design: dict) -> np.ndarray:
     return np.asarray(ids, np.int32)
 
 
-def _mesh_hand(design: dict) -> tuple[np.ndarray, np.ndarray]:
+def _mesh_hand(design: HandDesign) -> tuple[np.ndarray, np.ndarray]:
     """The closed hand mesh at rest: vertices `[V, 3]` and outward faces `[F, 3]`."""
     sdf = functools.partial(_hand_sdf, design=design)
     step = _GRID_STEP
@@ -764,7 +835,7 @@ def _mesh_hand(design: dict) -> tuple[np.ndarray, np.ndarray]:
     vertices, faces, _ = mesh.compact()
     # Put a vertex exactly at each fingertip, and let the others settle around it.
     tips = _tip_vertices(vertices, design)
-    vertices[tips] = design["tips"]
+    vertices[tips] = design.tips
     vertices = _relax(vertices, faces, sdf, iterations=4, fixed=tips)
     logger.info("remeshed: %d vertices, %d faces", len(vertices), len(faces))
     return vertices, faces
@@ -782,17 +853,17 @@ def _laplacian_smooth(values: np.ndarray, faces: np.ndarray, iterations: int) ->
     return values
 
 
-def _skinning_weights(vertices: np.ndarray, faces: np.ndarray, design: dict) -> np.ndarray:
+def _skinning_weights(vertices: np.ndarray, faces: np.ndarray, design: HandDesign) -> np.ndarray:
     """`[V, 16]` weights: the nearest part, blended along the bone across each joint.
 
     Each vertex belongs to the part of the hand (palm or a phalanx) whose surface
     is nearest. Across a joint, the weight moves from the parent to the child
     bone with a smoothstep of the distance along the bone (half-width
-    `_Chain.blend`); palm vertices blend likewise into the nearest finger,
+    `Chain.blend`); palm vertices blend likewise into the nearest finger,
     fading with their distance from that finger's axis. A few Laplacian steps
     over the mesh then smooth the result.
     """
-    chains = design["chains"]
+    chains = design.chains
     label = np.argmin(_part_sdfs(vertices, design), axis=0)
     weights = np.zeros((len(vertices), NUM_JOINTS))
     for chain in chains.values():
@@ -888,33 +959,43 @@ def _joint_regressor(vertices: np.ndarray, joints: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def _chain_growth(chain: _Chain, scale: float) -> np.ndarray:
+def _chain_growth(chain: Chain, scale: float) -> np.ndarray:
     """`[4, 3]` displacements of a chain's points when every bone grows by `scale`."""
     steps = scale * chain.lengths[:, None] * chain.dirs
     return np.concatenate([np.zeros((1, 3)), np.cumsum(steps, axis=0)])
 
 
-def _shape_fields(design: dict) -> list[dict]:
-    """The designed deformations of betas 1..9 (beta 0 is a uniform scale).
+@dataclasses.dataclass(frozen=True)
+class _ShapeField:
+    """One designed deformation (one beta); `_shape_blend_shapes` turns it into vertex offsets.
 
-    Each is a palm displacement field, the displacement of every finger's
-    points (3 joints and tip) and the relative change of the finger radius at
-    those points; `_shape_blend_shapes` turns them into vertex offsets.
+    Attributes:
+        palm: `[N, 3]` points -> `[N, 3]` displacements of the palm.
+        points: per finger, `[4, 3]` displacements of its 3 joints and its tip.
+        radial: per finger, `[4]` relative change of the finger's radius at those points.
     """
-    chains = design["chains"]
-    wrist = design["joints"][0]
+
+    palm: Callable[[np.ndarray], np.ndarray]
+    points: dict[str, np.ndarray]
+    radial: dict[str, np.ndarray]
+
+
+def _shape_fields(design: HandDesign) -> list[_ShapeField]:
+    """The designed deformations of betas 1..9 (beta 0 is a uniform scale)."""
+    chains = design.chains
+    wrist = design.joints[0]
     names = list(chains)
     zc = 0.5 * (chains["index"].points[0, 2] + chains["pinky"].points[0, 2])
     x_mcp = chains["middle"].points[0, 0]
 
-    def field(palm=None, points=None, radial=None) -> dict:
+    def field(palm=None, points=None, radial=None) -> _ShapeField:
         palm = palm or (lambda p: np.zeros_like(p))
         pts = {n: np.repeat(palm(chains[n].points[:1]), 4, axis=0) for n in names}
         for n, value in (points or {}).items():
             pts[n] = pts[n] + value
         rad = {n: np.zeros(4) for n in names}
         rad.update(radial or {})
-        return {"palm": palm, "points": pts, "radial": rad}
+        return _ShapeField(palm, pts, rad)
 
     def palm_width(p):
         ramp = np.clip(0.5 + 0.5 * (wrist[0] - p[:, 0]) / (wrist[0] - x_mcp), 0.5, 1.0)
@@ -925,7 +1006,7 @@ def _shape_fields(design: dict) -> list[dict]:
         return np.stack([dx, 0 * dx, 0 * dx], axis=-1)
 
     def hand_thickness(p):
-        dy = 0.08 * (p[:, 1] - design["y_mid"])
+        dy = 0.08 * (p[:, 1] - design.y_mid)
         return np.stack([0 * dy, dy, 0 * dy], axis=-1)
 
     long_fingers = ("index", "middle", "ring", "pinky")
@@ -951,7 +1032,9 @@ def _shape_fields(design: dict) -> list[dict]:
     ]
 
 
-def _shape_blend_shapes(vertices: np.ndarray, weights: np.ndarray, design: dict) -> np.ndarray:
+def _shape_blend_shapes(
+    vertices: np.ndarray, weights: np.ndarray, design: HandDesign
+) -> np.ndarray:
     """`[V, 3, 10]` shape blend shapes (see the module docstring for their meaning).
 
     Beta 0 scales about the wrist. For the others, each bone's displacement
@@ -960,11 +1043,11 @@ def _shape_blend_shapes(vertices: np.ndarray, weights: np.ndarray, design: dict)
     so the surface stays smooth across the joints.
     """
     shapedirs = np.zeros((len(vertices), 3, NUM_BETAS))
-    shapedirs[:, :, 0] = 0.05 * (vertices - design["joints"][0])
+    shapedirs[:, :, 0] = 0.05 * (vertices - design.joints[0])
     for beta, spec in enumerate(_shape_fields(design), start=1):
-        offsets = weights[:, :1] * spec["palm"](vertices)
-        for name, chain in design["chains"].items():
-            moved, radial = spec["points"][name], spec["radial"][name]
+        offsets = weights[:, :1] * spec.palm(vertices)
+        for name, chain in design.chains.items():
+            moved, radial = spec.points[name], spec.radial[name]
             for k, joint in enumerate(chain.joints):
                 q = vertices - chain.points[k]
                 t = q @ chain.dirs[k]
@@ -984,7 +1067,7 @@ def _flexion_feature(axis: np.ndarray) -> np.ndarray:
     return (0.5 * (k + k @ k)).reshape(-1)
 
 
-def _pose_blend_shapes(vertices: np.ndarray, weights: np.ndarray, design: dict) -> np.ndarray:
+def _pose_blend_shapes(vertices: np.ndarray, weights: np.ndarray, design: HandDesign) -> np.ndarray:
     """`[V, 3, 135]` pose blend shapes: knuckle bulge and crease on flexion.
 
     For each finger joint, the skin within about 6 mm of the joint moves along
@@ -994,7 +1077,7 @@ def _pose_blend_shapes(vertices: np.ndarray, weights: np.ndarray, design: dict) 
     `_flexion_feature` of the joint's rotation. The thumb's CMC joint has none.
     """
     posedirs = np.zeros((len(vertices), 3, 9 * (NUM_JOINTS - 1)))
-    for chain in design["chains"].values():
+    for chain in design.chains.values():
         for k, joint in enumerate(chain.joints):
             if joint == 13:
                 continue
@@ -1063,10 +1146,10 @@ _POSE_TABLE = {
 }
 
 
-def _pose_from_table(entry: dict, design: dict) -> np.ndarray:
+def _pose_from_table(entry: dict, design: HandDesign) -> np.ndarray:
     """`[45]` finger-joint axis-angles from a `_POSE_TABLE` entry."""
     pose = np.zeros((NUM_JOINTS, 3))
-    for name, chain in design["chains"].items():
+    for name, chain in design.chains.items():
         if name == "thumb":
             cmc, mcp, ip = entry["thumb"]
             pose[chain.joints[0]] = cmc
@@ -1111,9 +1194,9 @@ def named_pose(name: str, side: str = "right") -> np.ndarray:
     return pose
 
 
-def _pose_samples(design: dict, rng: np.random.Generator, count: int) -> np.ndarray:
+def _pose_samples(design: HandDesign, rng: np.random.Generator, count: int) -> np.ndarray:
     """`[count, 45]` plausible finger poses: correlated curls, spreads, thumb motion."""
-    chains = design["chains"]
+    chains = design.chains
     grasp = rng.uniform(0.0, 1.0, count)
     pose = np.zeros((count, NUM_JOINTS, 3))
     for name in ("index", "middle", "ring", "pinky"):
@@ -1141,7 +1224,7 @@ def _pose_samples(design: dict, rng: np.random.Generator, count: int) -> np.ndar
     return samples + rng.normal(0.0, 0.02, samples.shape)
 
 
-def _pose_pca(design: dict, mean: np.ndarray) -> np.ndarray:
+def _pose_pca(design: HandDesign, mean: np.ndarray) -> np.ndarray:
     """`[45, 45]` orthonormal principal directions (rows) of sample poses about `mean`."""
     rng = np.random.default_rng(PCA_SEED)
     samples = _pose_samples(design, rng, NUM_PCA_SAMPLES) - mean
@@ -1177,7 +1260,7 @@ def generate_hand_model() -> HandModel:
         "faces": faces,
         "shapedirs": _shape_blend_shapes(vertices, weights, design),
         "posedirs": _pose_blend_shapes(vertices, weights, design),
-        "J_regressor": _joint_regressor(vertices, design["joints"]),
+        "J_regressor": _joint_regressor(vertices, design.joints),
         "weights": weights,
         "parents": np.asarray(MANO_PARENTS),
         "hands_components": _pose_pca(design, hands_mean),
