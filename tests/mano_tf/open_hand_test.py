@@ -1,6 +1,9 @@
 """Tests for mano_tf.open_hand: the open hand model's mesh, rig, shapes, poses and mirror."""
 
+import dataclasses
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from mano_tf.hand_model import (
     mirror_hand_model,
 )
 from mano_tf.open_hand import FINGER_JOINTS, FINGERS, default_hand_model, named_pose
+from mano_tf.open_hand.design import hand_design
 from tests.reference.lbs_numpy import rodrigues, skin
 
 MIRROR = np.array([-1.0, 1.0, 1.0])
@@ -480,6 +484,28 @@ def test_asset_is_small_float32_and_loads():
         model.faces.shape[0],
     )
     assert model.num_faces == 2 * model.num_vertices - 4  # closed genus-0 mesh
+
+
+def test_design_is_frozen():
+    design = hand_design()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        design.y_mid = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        design.chains["index"].points[0, 0] = 0.0
+    with pytest.raises(TypeError):
+        design.chains["index"] = design.chains["ring"]
+
+
+def test_python_dash_m_runs_the_command_line():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run(
+        [sys.executable, "-m", "mano_tf.open_hand", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m mano_tf.open_hand [-h] [--out OUT] [--check]")
 
 
 @pytest.mark.slow
