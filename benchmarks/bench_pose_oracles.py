@@ -82,17 +82,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def oracle_errors(model, samples: list[dict]) -> dict[str, float]:
-    """PA-MPJPE (mm) of each row of the module docstring on labelled `samples`."""
+def predict(model, samples: list[dict]) -> dict[str, np.ndarray]:
+    """The model's outputs on the images of `samples`, once for every table."""
+    images = np.stack([s["image"] for s in samples]).astype(np.float32)
+    return {k: np.asarray(v) for k, v in model.predict(images, batch_size=32, verbose=0).items()}
+
+
+def oracle_errors(model, samples: list[dict], out: dict | None = None) -> dict[str, float]:
+    """PA-MPJPE (mm) of each row of the module docstring on labelled `samples`.
+
+    `out`: the model's outputs on `samples` (`predict`), when already computed.
+    """
     from hiu_tf import metrics
 
     if not samples or not all(s["has_mano"] > 0 and s["has_3d"] > 0 for s in samples):
         raise ValueError("every sample needs MANO and 3D labels (has_mano, has_3d)")
-    images = np.stack([s["image"] for s in samples]).astype(np.float32)
     pose = np.stack([s["mano_pose"] for s in samples]).astype(np.float32)
     betas = np.stack([s["mano_betas"] for s in samples]).astype(np.float32)
     joints = np.stack([s["joints_cam"] for s in samples]).astype(np.float64)
-    out = model.predict(images, batch_size=32, verbose=0)
+    out = predict(model, samples) if out is None else out
     pred_pose, pred_betas = np.asarray(out["mano_pose"]), np.asarray(out["mano_betas"])
     mean_fingers = np.broadcast_to(pose[:, 3:].mean(axis=0), pose[:, 3:].shape)
 
@@ -161,15 +169,11 @@ def tip_errors(predicted: np.ndarray, labelled: np.ndarray) -> dict[str, np.ndar
     }
 
 
-def segment_slopes(model, samples: list[dict]) -> dict[str, np.ndarray]:
-    """`bone_slopes` of the heat-map keypoints and of the projected mesh."""
-    images = np.stack([s["image"] for s in samples]).astype(np.float32)
-    labelled = np.stack([s["keypoints_px"] for s in samples])
-    out = model.predict(images, batch_size=32, verbose=0)
+def segment_slopes(out: dict, labelled: np.ndarray) -> dict[str, np.ndarray]:
+    """`bone_slopes` of the heat-map keypoints (when the model has them) and of the mesh."""
     rows = {}
     if "keypoints_px_heatmap" in out:
         rows["heat-map keypoints"] = bone_slopes(out["keypoints_px_heatmap"], labelled)
-        rows["tips"] = tip_errors(out["keypoints_px_heatmap"], labelled)
     rows["projected mesh"] = bone_slopes(out["keypoints_px"], labelled)
     return rows
 
@@ -201,18 +205,20 @@ def pof_slopes(predicted: np.ndarray, target: np.ndarray, weight: np.ndarray) ->
     return {"xy": slope(slice(0, 2)), "z": slope(slice(2, 3))}
 
 
-def model_pof_slopes(model, samples: list[dict], half_width: float = 1.0) -> dict | None:
+def model_pof_slopes(
+    model, samples: list[dict], half_width: float = 1.0, out: dict | None = None
+) -> dict | None:
     """`pof_slopes` of the model's last-stack POF on `samples` (None without a POF task).
 
     `half_width` is the bones' half-thickness of the training targets
-    (`data.pof_half_width`), so that the slope is taken on the pixels trained.
+    (`data.pof_half_width`), so that the slope is taken on the pixels trained;
+    `out`: the model's outputs on `samples` (`predict`), when already computed.
     """
     from hiu_tf import targets
 
     cfg = model.model_config
     key = f"stack{cfg.num_stacks}_pof"
-    images = np.stack([s["image"] for s in samples]).astype(np.float32)
-    out = model.predict(images, batch_size=32, verbose=0)
+    out = predict(model, samples) if out is None else out
     if key not in out:
         return None
     field, weight = targets.part_orientation_fields(
@@ -233,12 +239,16 @@ def main(argv=None) -> int:
     if model.mano is None:
         print(f"error: the model of {args.run} has no mesh head", file=sys.stderr)
         return 2
-    results, slopes, pof = {}, {}, {}
+    results, slopes, tips, pof = {}, {}, {}, {}
     for folder in args.data:
         samples = list(tfrecord.read_tfrecords(folder).take(args.samples).as_numpy_iterator())
-        results[folder] = oracle_errors(model, samples)
-        slopes[folder] = segment_slopes(model, samples)
-        pof[folder] = model_pof_slopes(model, samples, config.data.pof_half_width)
+        out = predict(model, samples)
+        labelled = np.stack([s["keypoints_px"] for s in samples])
+        results[folder] = oracle_errors(model, samples, out)
+        slopes[folder] = segment_slopes(out, labelled)
+        if "keypoints_px_heatmap" in out:
+            tips[folder] = tip_errors(out["keypoints_px_heatmap"], labelled)
+        pof[folder] = model_pof_slopes(model, samples, config.data.pof_half_width, out)
     width = max(len(r) for r in ROWS)
     names = [os.path.basename(os.path.normpath(f)) for f in args.data]
     print(f"PA-MPJPE (mm) of {args.run}, {args.samples} records per folder")
@@ -250,9 +260,8 @@ def main(argv=None) -> int:
     print(f"{'':<{width}}{'folder':>12}" + "".join(f"{f'seg {k}':>8}" for k in range(1, 5)))
     for folder, name in zip(args.data, names, strict=True):
         for row, values in slopes[folder].items():
-            if row != "tips":
-                print(f"{row:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
-    if all("tips" in slopes[f] for f in args.data):
+            print(f"{row:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
+    if len(tips) == len(args.data):
         print()
         print(
             "heat-map fingertips: error px, error along the last bone px (< 0: short of the tip),"
@@ -261,7 +270,7 @@ def main(argv=None) -> int:
         fingers = ("thumb", "index", "middle", "ring", "little")
         print(f"{'':<{width}}{'folder':>12}" + "".join(f"{f:>8}" for f in fingers))
         for folder, name in zip(args.data, names, strict=True):
-            for row, values in slopes[folder]["tips"].items():
+            for row, values in tips[folder].items():
                 print(f"{row:<{width}}{name:>12}" + "".join(f"{v:>8.2f}" for v in values))
     if all(v is not None for v in pof.values()):
         print()

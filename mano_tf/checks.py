@@ -35,7 +35,7 @@ def check_int(value: Any, name: str, minimum: int = 1, error: type[Exception] = 
 def check_positive(value: Any, name: str, error: type[Exception] = ValueError) -> float:
     """`value` as a float, or `error` unless it is a real number > 0 (NaN is not)."""
     is_real = isinstance(value, int | float | np.integer | np.floating)
-    if isinstance(value, bool | np.bool_) or not is_real or not value > 0:
+    if isinstance(value, bool) or not is_real or not value > 0:  # np.bool_ is not real
         raise error(f"{name} must be a positive number. Received: {name}={value!r}")
     return float(value)
 

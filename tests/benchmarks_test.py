@@ -319,6 +319,14 @@ def test_bench_pose_oracles_rows_swap_in_the_labels():
     assert set(pof) == {"xy", "z"} and all(
         np.isfinite(v).all() and v.shape == (4,) for v in pof.values()
     )
+    # One prediction serves every table: the same numbers as predicting again.
+    out = bench_pose_oracles.predict(model, samples)
+    assert bench_pose_oracles.oracle_errors(model, samples, out) == errors
+    assert bench_pose_oracles.model_pof_slopes(model, samples, out=out).keys() == pof.keys()
+    labelled = np.stack([s["keypoints_px"] for s in samples])
+    slopes = bench_pose_oracles.segment_slopes(out, labelled)
+    assert set(slopes) == {"heat-map keypoints", "projected mesh"}
+    assert all(v.shape == (4,) for v in slopes.values())
 
 
 def test_bench_readout_learns_the_pose_from_keypoints():

@@ -48,7 +48,7 @@ def test_wheel_holds_every_module_and_data_file(wheel):
     expected = {
         rel.replace(os.sep, "/")
         for rel in _source_files()
-        if rel.split(os.sep)[0] in PACKAGES and not rel.endswith(".pyc")
+        if rel.split(os.sep)[0] in PACKAGES
     }
     assert expected <= names, sorted(expected - names)
     # The runtime data files that the code opens by path.
