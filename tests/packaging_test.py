@@ -46,9 +46,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_wheel_holds_every_module_and_data_file(wheel):
     names = set(wheel.namelist())
     expected = {
-        rel.replace(os.sep, "/")
-        for rel in _source_files()
-        if rel.split(os.sep)[0] in PACKAGES
+        rel.replace(os.sep, "/") for rel in _source_files() if rel.split(os.sep)[0] in PACKAGES
     }
     assert expected <= names, sorted(expected - names)
     # The runtime data files that the code opens by path.
