@@ -4,10 +4,9 @@ Usage (from the repository root):
 
     python docs/make_open_hand_figure.py [--out docs/open_hand.png] [--size 320]
 
-Each panel poses `default_hand_model("right")` with `named_pose(...)` through
-`ManoLayer` and renders it with `mano_tf.render.shaded.render_shaded`, from a
-viewpoint that shows the pose (the palm towards the viewer at rest, the thumb
-on the right as for a right hand). All panels share one scale. Deterministic:
+Each panel is `mano_tf.open_hand.pictures.render_poses`: the right hand in the
+named pose, rendered from a viewpoint that shows the pose (the palm towards the
+viewer at rest, the thumb on the right as for a right hand), at one scale. Deterministic:
 running it again gives the same image.
 """
 
@@ -18,13 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-# pose name -> (title, view: rotations (axis, radians) applied after the upright view)
-PANELS = (
-    ("rest", "rest (flat hand)", (((0.0, 1.0, 0.0), -0.35),)),
-    ("fist", "fist", (((1.0, 0.0, 0.0), 0.5), ((0.0, 1.0, 0.0), -0.6))),
-    ("pointing", "pointing", (((1.0, 0.0, 0.0), 0.3), ((0.0, 1.0, 0.0), -0.5))),
-    ("ok", '"OK"', (((1.0, 0.0, 0.0), 0.5), ((0.0, 1.0, 0.0), -0.6))),
-)
+PANELS = (("rest", "rest (flat hand)"), ("fist", "fist"), ("pointing", "pointing"), ("ok", '"OK"'))
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,14 +27,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="docs/open_hand.png", help="PNG to write")
     parser.add_argument("--size", type=int, default=320, help="panel side in pixels (>= 64)")
     return parser.parse_args(argv)
-
-
-def _rotation(axis, angle):
-    import numpy as np
-
-    axis = np.asarray(axis, np.float64) / np.linalg.norm(axis)
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,33 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     import numpy as np
 
-    from mano_tf.mano_layer import ManoLayer
-    from mano_tf.open_hand import default_hand_model, named_pose
-    from mano_tf.render.shaded import render_shaded
+    from mano_tf.open_hand.pictures import render_poses
 
     size = args.size
-    model = default_hand_model("right")
-    poses = np.stack([named_pose(name) for name, _, _ in PANELS]).astype(np.float32)
-    layer = ManoLayer(model, flat_hand_mean=True)
-    out = layer(poses, np.zeros((len(PANELS), model.num_betas), np.float32))
-    vertices = np.asarray(out["vertices"], np.float64)
-
-    # Upright view (camera: x right, y down, z forward): fingers (-x) up, the palm (-y)
-    # towards the camera, the thumb (+z) on the right.
-    upright = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    depth = 0.6
-    focal = 0.86 * size * depth / 0.2  # a 20 cm hand spans 86 % of a panel
-    K = np.array([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
+    pictures = render_poses([name for name, _ in PANELS], "right", size)
     header, gap = 24, 4
     canvas = np.full((size + header, len(PANELS) * (size + gap) - gap, 3), 255, np.uint8)
-    for i, (_, title, turns) in enumerate(PANELS):
-        rotation = upright
-        for axis, angle in turns:
-            rotation = _rotation(axis, angle) @ rotation
-        points = vertices[i] @ rotation.T
-        points += [0.0, 0.0, depth] - (points.max(0) + points.min(0)) / 2
-        background = np.full((size, size, 3), 255, np.uint8)
-        image = render_shaded(points, model.faces, K, size, size, background=background)["image"]
+    for i, (image, (_, title)) in enumerate(zip(pictures, PANELS, strict=True)):
         x = i * (size + gap)
         canvas[header:, x : x + size] = image
         cv2.putText(

@@ -97,49 +97,16 @@ def hand_model_sheet(path: str, size: int = 160) -> str:
     """The open hand model, right and left, in the named poses (one sheet)."""
     import cv2
 
-    from mano_tf.mano_layer import ManoLayer
-    from mano_tf.open_hand import default_hand_model, named_pose
-    from mano_tf.render.shaded import render_shaded
-    from mano_tf.rotations import axis_angle_to_matrix
+    from mano_tf.open_hand import NAMED_POSES
+    from mano_tf.open_hand.pictures import render_poses
 
-    poses = ("rest", "relaxed", "fist", "pointing", "ok", "spread")
-    views = {  # rotations (axis, radians) after the upright view of a right hand
-        "rest": (((0.0, 1.0, 0.0), -0.35),),
-        "relaxed": (((1.0, 0.0, 0.0), 0.3), ((0.0, 1.0, 0.0), -0.5)),
-        "fist": (((1.0, 0.0, 0.0), 0.5), ((0.0, 1.0, 0.0), -0.6)),
-        "pointing": (((1.0, 0.0, 0.0), 0.3), ((0.0, 1.0, 0.0), -0.5)),
-        "ok": (((1.0, 0.0, 0.0), 0.5), ((0.0, 1.0, 0.0), -0.6)),
-        "spread": (((0.0, 1.0, 0.0), -0.2),),
-    }
-    depth = 0.6
     rows = []
     for side in ("right", "left"):
-        model = default_hand_model(side)
-        layer = ManoLayer(model, flat_hand_mean=True)
-        pose = np.stack([named_pose(p, side) for p in poses]).astype(np.float32)
-        betas = np.zeros((len(poses), model.num_betas), np.float32)
-        vertices = np.asarray(layer(pose, betas)["vertices"], np.float64)
-        row = []
-        for name, posed in zip(poses, vertices, strict=True):
-            rotation = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-            for axis, angle in views[name]:
-                turn = np.asarray(axis_angle_to_matrix(angle * np.asarray(axis, np.float64)))
-                rotation = turn @ rotation
-            if side == "left":
-                mirror = np.diag([-1.0, 1.0, 1.0])
-                rotation = mirror @ rotation @ mirror
-            points = posed @ rotation.T
-            points = points + [0.0, 0.0, depth] - (points.max(0) + points.min(0)) / 2
-            focal = 0.86 * size * depth / 0.2
-            intrinsics = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1.0]])
-            background = np.full((size, size, 3), 255, np.uint8)
-            image = render_shaded(
-                points, model.faces, intrinsics, size, size, background=background
-            )["image"].copy()
+        row = render_poses(NAMED_POSES, side, size)
+        for image, name in zip(row, NAMED_POSES, strict=True):
             cv2.putText(
                 image, f"{side} {name}", (5, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1
             )
-            row.append(image)
         rows.append(np.concatenate(row, axis=1))
     return write_png(path, np.concatenate(rows, axis=0))
 
