@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hiu_tf.image import to_uint8
 from hiu_tf.keypoints import BONES, FINGER_COLORS_BGR, NUM_KEYPOINTS, finger_of_keypoint
 
 CHANNEL_ORDERS = ("rgb", "bgr")
@@ -45,8 +46,8 @@ def _check_order(channel_order: str) -> None:
         )
 
 
-def to_uint8(image: Any) -> np.ndarray:
-    """A new contiguous uint8 copy of an `[H, W, 3]` image (floats in [0, 1] are scaled by 255).
+def _canvas(image: Any) -> np.ndarray:
+    """A new uint8 copy of an `[H, W, 3]` image to draw on (`hiu_tf.image.to_uint8`).
 
     Raises:
         ValueError: not an `[H, W, 3]` array.
@@ -56,9 +57,7 @@ def to_uint8(image: Any) -> np.ndarray:
         raise ValueError(
             f"image must have shape [H, W, 3]. Received: image.shape={list(array.shape)}"
         )
-    if array.dtype == np.uint8:
-        return np.ascontiguousarray(array).copy()
-    return np.clip(np.rint(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    return to_uint8(array)
 
 
 def _colour(rgb: Sequence[int], channel_order: str) -> tuple[int, int, int]:
@@ -119,7 +118,7 @@ def draw_skeleton(
         ValueError: bad shapes or options.
     """
     _check_order(channel_order)
-    out = to_uint8(image)
+    out = _canvas(image)
     kp = np.asarray(keypoints_px, np.float64)
     if kp.shape != (NUM_KEYPOINTS, 2):
         raise ValueError(
@@ -199,7 +198,7 @@ def draw_mask(
     _check_order(channel_order)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
-    out = to_uint8(image)
+    out = _canvas(image)
     h, w = out.shape[:2]
     weight = alpha * _mask_like(mask, h, w)[..., None]  # [H, W, 1]
     colour = np.asarray(_colour(color, channel_order), np.float32)
@@ -264,7 +263,7 @@ def overlay_panel(
         `tf.summary.image(name, panel[None])`).
     """
     _check_order(channel_order)
-    base = to_uint8(image)
+    base = _canvas(image)
     h, w = base.shape[:2]
     factor = 1.0 if tile_size is None else float(tile_size) / max(h, w)
     if factor != 1.0:
@@ -379,5 +378,4 @@ __all__ = [
     "keypoint_colors_rgb",
     "overlay_panel",
     "plot_pck_curves",
-    "to_uint8",
 ]

@@ -93,7 +93,7 @@ def _array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def image_to_float(image: Any) -> np.ndarray:
-    """An RGB image as float32 in [0, 1]: uint8 is divided by 255, floats are kept.
+    """A sample's RGB image as float32 in [0, 1] (`hiu_tf.image.to_float`).
 
     Args:
         image: `[H, W, 3]` uint8, or float in [0, 1].
@@ -102,14 +102,16 @@ def image_to_float(image: Any) -> np.ndarray:
         `[H, W, 3]` float32.
 
     Raises:
-        SampleError: not an `[H, W, 3]` array.
+        SampleError: not an `[H, W, 3]` uint8 or float array.
     """
+    from hiu_tf import image as image_lib
+
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise SampleError(f"image must have shape [S, S, 3]. Received: image.shape={image.shape}")
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1.0 / 255.0)
-    return image.astype(np.float32, copy=False)
+    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+        raise SampleError(f"image must be uint8 or float. Received: image.dtype={image.dtype}")
+    return image_lib.to_float(image)
 
 
 def make_sample(

@@ -4,6 +4,7 @@ import pytest
 
 from export import inference
 from export.inference import Predictor
+from hiu_tf.image import ImageError
 from tests.export import fixtures
 
 
@@ -12,12 +13,15 @@ def _keras_predictor():
     return Predictor.from_keras(model, config)
 
 
-def test_to_rgb8_converts_arrays():
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(inference.to_rgb8(rgb.astype(np.uint16) * 257), rgb)
-    np.testing.assert_array_equal(inference.to_rgb8(rgb[..., 0]), np.repeat(rgb[..., :1], 3, -1))
-    np.testing.assert_array_equal(inference.to_rgb8(rgb / 255.0), rgb)
+class _NoModel:
+    input_size, faces, kind = 8, None, "none"
+
+
+def test_an_array_that_is_no_image_raises_image_error():
+    with pytest.raises(ImageError, match="an image array must be"):
+        Predictor(_NoModel()).predict(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ImageError, match="uint8, uint16 or float"):
+        Predictor(_NoModel()).predict(np.zeros((10, 10, 3), np.int32))
 
 
 def test_crop_geometry():

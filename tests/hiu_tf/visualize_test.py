@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hiu_tf import visualize
+from hiu_tf.image import to_uint8
 from hiu_tf.keypoints import FINGER_COLORS_BGR
 
 SIZE = 64
@@ -83,7 +84,7 @@ def test_overlay_panel_tiles():
     assert panel.shape == (128, 384, 3) and panel.dtype == np.uint8
     tile_in, tile_gt, tile_pred = panel[:, :128], panel[:, 128:256], panel[:, 256:]
     np.testing.assert_array_equal(
-        tile_in, cv2.resize(visualize.to_uint8(image), (128, 128), interpolation=cv2.INTER_LINEAR)
+        tile_in, cv2.resize(to_uint8(image), (128, 128), interpolation=cv2.INTER_LINEAR)
     )
     # Keypoints scale with the tile: the thumb tip of the ground truth at 2x.
     x, y = (kp[4] * 2).astype(int)
