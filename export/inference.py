@@ -19,9 +19,9 @@ Pre-processing (the same for every backend), with the image functions of
    are black. The square is resized to S x S (area when shrinking, bilinear
    when enlarging).
 4. `left=True`: the crop is mirrored, the (right-hand) model runs on it, and the
-   outputs are mirrored back (keypoints and mask horizontally; vertices and
-   joints x -> -x; the pose's axis-angles (x, y, z) -> (x, -y, -z), i.e. for a
-   left hand model; camera T_x -> -T_x).
+   outputs are mirrored back by the readers' rules (`hiu_tf.mirror`): keypoints
+   and mask horizontally; vertices and joints x -> -x; the pose's axis-angles
+   (x, y, z) -> (x, -y, -z), i.e. for a left hand model; camera T_x -> -T_x.
 
 Post-processing: keypoints in the original image's pixels; the mask (a
 probability) pasted back at the image's size; vertices and joints stay in the
@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 
 from hiu_tf import image as image_lib
+from hiu_tf import mirror
 from hiu_tf.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -103,27 +104,21 @@ def cut_square(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
 
 
 def mirror_outputs(out: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
-    """Mirrors the outputs of one mirrored `[S, S]` crop back (see the module docstring)."""
+    """The outputs of one mirrored `[S, S]` crop mirrored back, by the rules of `hiu_tf.mirror`."""
     out = dict(out)
     for key in ("keypoints_px", "keypoints_px_mesh"):
         if key in out:
-            points = np.array(out[key], np.float32)
-            points[..., 0] = size - points[..., 0]
-            out[key] = points
+            out[key] = mirror.pixels(out[key], size)
     if "mask" in out:
-        out["mask"] = np.ascontiguousarray(out["mask"][..., ::-1])
+        out["mask"] = mirror.image(out["mask"])
     for key in ("vertices", "joints_cam"):
         if key in out:
-            points = np.array(out[key], np.float32)
-            points[..., 0] = -points[..., 0]
-            out[key] = points
+            out[key] = mirror.points_cam(out[key])
     if "mano_pose" in out:
-        pose = np.array(out["mano_pose"], np.float32).reshape(*out["mano_pose"].shape[:-1], 16, 3)
-        pose[..., 1:] = -pose[..., 1:]
-        out["mano_pose"] = pose.reshape(out["mano_pose"].shape)
-    if "camera" in out:
+        out["mano_pose"] = mirror.axis_angles(out["mano_pose"])
+    if "camera" in out:  # (f, T_x, T_y, T_z): the translation is a camera-frame point
         camera = np.array(out["camera"], np.float32)
-        camera[..., 1] = -camera[..., 1]
+        camera[..., 1:] = mirror.points_cam(camera[..., 1:])
         out["camera"] = camera
     return out
 
@@ -281,7 +276,7 @@ class Predictor:
         crop = square_box(h, w, box, scale)
         patch = cut_square(image, crop, s)
         if left:
-            patch = np.ascontiguousarray(patch[:, ::-1])
+            patch = mirror.image(patch)
         out = {k: v[0] for k, v in self.run_crops(patch[None]).items()}
         if left:
             out = mirror_outputs(out, s)
