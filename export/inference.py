@@ -318,7 +318,10 @@ def draw_overlay(
     faces: np.ndarray | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> np.ndarray:
-    """An RGB uint8 overlay: shaded mesh (when vertices and faces exist), mask, skeleton.
+    """An RGB uint8 overlay: mask, shaded mesh (when vertices and faces exist), skeleton.
+
+    Drawn by `hiu_tf.visualize` (`draw_mask`, `draw_mesh`, `draw_skeleton` with
+    white dots), lines thicker on larger images.
 
     Args:
         image: the `[H, W, 3]` uint8 RGB image the result belongs to.
@@ -326,7 +329,7 @@ def draw_overlay(
         faces: `[F, 3]` mesh faces, or None.
         max_side: larger images are drawn downscaled to this side.
     """
-    from hiu_tf.keypoints import BONES, FINGER_COLORS_BGR, finger_of_keypoint
+    from hiu_tf import visualize
 
     canvas, factor = image_lib.limit_side(image_lib.to_rgb8(image), max_side)
     h, w = canvas.shape[:2]
@@ -339,38 +342,20 @@ def draw_overlay(
             result["mask"] = image_lib.resize(result["mask"], h, w)
         if "intrinsics" in result:
             result["intrinsics"] = np.asarray(result["intrinsics"]) * [[factor], [factor], [1.0]]
-    canvas = canvas.astype(np.float32)
     if "mask" in result:
-        alpha = 0.45 * np.clip(result["mask"], 0.0, 1.0)[..., None]
-        canvas = canvas * (1 - alpha) + np.array([40.0, 120.0, 255.0]) * alpha
-    canvas = canvas.astype(np.uint8)
+        canvas = visualize.draw_mask(canvas, result["mask"], visualize.PRED_MASK_COLOR, 0.45)
     if faces is not None and "vertices" in result and "intrinsics" in result:
-        from mano_tf.render.shaded import render_shaded
-
-        rendered = render_shaded(
-            result["vertices"], faces, result["intrinsics"], h, w, background=canvas
-        )
-        blend = rendered["mask"][..., None] * 0.7
-        canvas = (canvas * (1 - blend) + rendered["image"] * blend).astype(np.uint8)
-    bgr = np.ascontiguousarray(canvas[..., ::-1])
-    thickness = max(int(round(max(h, w) / 300)), 1)
+        canvas = visualize.draw_mesh(canvas, result["vertices"], faces, result["intrinsics"])
     if "keypoints_px" in result:
-        points = np.asarray(result["keypoints_px"], np.float64)
-        to_int = lambda p: tuple(int(round(v * 16 - 8)) for v in p)  # noqa: E731 (centre convention)
-        for parent, child in BONES:
-            colour = FINGER_COLORS_BGR[finger_of_keypoint(child)]
-            cv2.line(
-                bgr,
-                to_int(points[parent]),
-                to_int(points[child]),
-                colour,
-                thickness,
-                cv2.LINE_AA,
-                4,
-            )
-        for p in points:
-            cv2.circle(bgr, to_int(p), (thickness + 1) * 16, (255, 255, 255), -1, cv2.LINE_AA, 4)
-    return np.ascontiguousarray(bgr[..., ::-1])
+        thickness = max(int(round(max(h, w) / 300)), 1)
+        canvas = visualize.draw_skeleton(
+            canvas,
+            result["keypoints_px"],
+            thickness=thickness,
+            radius=thickness + 1,
+            point_color=(255, 255, 255),
+        )
+    return canvas
 
 
 def result_to_json(result: dict[str, Any], **extra) -> dict[str, Any]:

@@ -11,8 +11,9 @@ Conventions for every overlay function here:
   convention of `mano_tf.camera` (the centre of pixel (row i, column j) is
   (j + 0.5, i + 0.5)); they are drawn with sub-pixel precision.
 
-Sections: images, skeleton, masks, panels (compositions for TensorBoard and the
-predictor), plots (matplotlib, Agg canvas, no pyplot state).
+Sections: images, skeleton, masks, meshes, panels (compositions for TensorBoard),
+plots (matplotlib, Agg canvas, no pyplot state). The predictor's overlay
+(`export.inference.draw_overlay`) is drawn with the mask, mesh and skeleton here.
 """
 
 from __future__ import annotations
@@ -95,12 +96,14 @@ def draw_skeleton(
     thickness: int = 1,
     radius: int = 2,
     channel_order: str = "rgb",
+    point_color: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Draws the hand skeleton (`hiu_tf.keypoints.BONES`) and its keypoints.
 
     Bones take the colour of their finger (`FINGER_COLORS_BGR`), the wrist is
     white; `color` draws everything in one colour instead (e.g. the ground
-    truth under a prediction). A bone is drawn when both ends are visible.
+    truth under a prediction), `point_color` the dots only (e.g. white dots
+    that stand out on a shaded mesh). A bone is drawn when both ends are visible.
 
     Args:
         image: `[H, W, 3]` uint8 or float in [0, 1].
@@ -110,6 +113,7 @@ def draw_skeleton(
         thickness: line width, pixels.
         radius: keypoint dot radius, pixels (0 = no dots).
         channel_order: "rgb" or "bgr", of `image` and the result.
+        point_color: one RGB colour for the dots, or None for the bones' colours.
 
     Returns:
         A new uint8 `[H, W, 3]` image.
@@ -133,6 +137,7 @@ def draw_skeleton(
     show = show & np.all(np.isfinite(kp), axis=1) & np.all(np.abs(kp) < 1e6, axis=1)
     colours = [tuple(color)] * NUM_KEYPOINTS if color is not None else list(keypoint_colors_rgb())
     colours = [_colour(c, channel_order) for c in colours]
+    dots = colours if point_color is None else [_colour(point_color, channel_order)] * NUM_KEYPOINTS
     for parent, child in BONES:
         if show[parent] and show[child]:
             cv2.line(
@@ -147,12 +152,25 @@ def draw_skeleton(
     if radius > 0:
         for k in np.flatnonzero(show):
             cv2.circle(
-                out, _fixed_point(kp[k]), int(radius * _ONE), colours[k], -1, cv2.LINE_AA, _SHIFT
+                out, _fixed_point(kp[k]), int(radius * _ONE), dots[k], -1, cv2.LINE_AA, _SHIFT
             )
     return out
 
 
 # --------------------------------------------------------------------------- masks
+
+
+def _blend_canvas(image: Any, alpha: float, channel_order: str) -> np.ndarray:
+    """The uint8 copy of `image` that a blend of opacity `alpha` draws on (options checked)."""
+    _check_order(channel_order)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
+    return _canvas(image)
+
+
+def _blend(image: np.ndarray, layer: Any, weight: np.ndarray) -> np.ndarray:
+    """`image (1 - weight) + layer weight`, rounded to uint8."""
+    return np.clip(np.rint(image * (1.0 - weight) + layer * weight), 0, 255).astype(np.uint8)
 
 
 def _mask_like(mask: Any, height: int, width: int, name: str = "mask") -> np.ndarray:
@@ -195,20 +213,52 @@ def draw_mask(
     Raises:
         ValueError: bad shapes or options.
     """
-    _check_order(channel_order)
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
-    out = _canvas(image)
+    out = _blend_canvas(image, alpha, channel_order)
     h, w = out.shape[:2]
     weight = alpha * _mask_like(mask, h, w)[..., None]  # [H, W, 1]
-    colour = np.asarray(_colour(color, channel_order), np.float32)
-    blended = out.astype(np.float32) * (1.0 - weight) + colour * weight
-    out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    out = _blend(out, np.asarray(_colour(color, channel_order), np.float32), weight)
     if outline:
         binary = (_mask_like(mask, h, w) > 0.5).astype(np.uint8)
         contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(out, contours, -1, _colour(color, channel_order), 1)
     return out
+
+
+# --------------------------------------------------------------------------- meshes
+
+
+def draw_mesh(
+    image: Any,
+    vertices: Any,
+    faces: Any,
+    intrinsics: Any,
+    alpha: float = 0.7,
+    channel_order: str = "rgb",
+) -> np.ndarray:
+    """Blends a shaded mesh (`mano_tf.render.shaded.render_shaded`) over an image.
+
+    Args:
+        image: `[H, W, 3]` uint8 or float in [0, 1].
+        vertices: `[V, 3]` camera frame, metres.
+        faces: `[F, 3]` vertex indices.
+        intrinsics: `[3, 3]` K in pixels of `image`.
+        alpha: opacity of the mesh, in [0, 1].
+        channel_order: "rgb" or "bgr", of `image` and the result.
+
+    Returns:
+        A new uint8 `[H, W, 3]` image: `image (1 - alpha) + mesh alpha` on the
+        pixels whose centre the mesh covers, `image` elsewhere.
+
+    Raises:
+        ValueError: bad shapes or options.
+    """
+    from mano_tf.render.shaded import DEFAULT_COLOR, render_shaded
+
+    out = _blend_canvas(image, alpha, channel_order)
+    colour = DEFAULT_COLOR if channel_order == "rgb" else DEFAULT_COLOR[::-1]
+    h, w = out.shape[:2]
+    rendered = render_shaded(vertices, faces, intrinsics, h, w, color=colour, background=out)
+    return _blend(out, rendered["image"], rendered["mask"][..., None] * float(alpha))
 
 
 # --------------------------------------------------------------------------- panels
@@ -373,6 +423,7 @@ def plot_pck_curves(
 __all__ = [
     "curve_label",
     "draw_mask",
+    "draw_mesh",
     "draw_skeleton",
     "finger_colors_rgb",
     "keypoint_colors_rgb",
