@@ -7,12 +7,12 @@ each of `sources`:
   `python -m hiu_tf data`): each record's crop, decoded strictly by
   `hiu_tf.data.tfrecord.iter_record_images` (a record with a corrupt image is
   skipped and counted; so is a damaged shard's tail) and resized to `size`
-  (area when shrinking, bilinear when enlarging, as the training pipeline does);
+  (`hiu_tf.image.resize`: area when shrinking, bilinear when enlarging);
 * image files (a folder, searched recursively, a glob pattern or a file with
   an image extension): each file read by `hiu_tf.image.read_image` (a missing,
   empty, truncated, corrupt or non-image file is skipped and counted) and
   cropped as `python -m hiu_tf predict` does without a box: the whole image,
-  padded to a centred square, resized to `size`.
+  padded to a centred square, resized to `size` (`hiu_tf.image.crop_square`).
 
 No training pipeline and no targets are built: only pixels are needed.
 """
@@ -24,10 +24,10 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 
-import cv2
 import numpy as np
 
 from export.graph import ExportError
+from hiu_tf import image as image_lib
 
 logger = logging.getLogger(__name__)
 
@@ -35,41 +35,34 @@ logger = logging.getLogger(__name__)
 def _image_files(source: str) -> list[str] | None:
     """The image files `source` names (folder, pattern or file), or None if it names TFRecords."""
     from hiu_tf.data.tfrecord import RECORD_SUFFIX
-    from hiu_tf.image import IMAGE_EXTENSIONS, image_files_under
 
     if os.path.isdir(source):
         if glob.glob(os.path.join(glob.escape(source), f"*{RECORD_SUFFIX}")):
             return None
-        return image_files_under(source) or None
+        return image_lib.image_files_under(source) or None
     matches = [source] if os.path.isfile(source) else sorted(glob.glob(source))
-    images = [m for m in matches if m.lower().endswith(IMAGE_EXTENSIONS)]
+    images = [m for m in matches if m.lower().endswith(image_lib.IMAGE_EXTENSIONS)]
     return images if images and len(images) == len(matches) else None
 
 
 def _from_files(paths: Sequence[str], size: int, stats: dict[str, int]) -> Iterator[np.ndarray]:
-    from export.inference import cut_square, square_box
-    from hiu_tf.image import ImageError, read_image
-
     for path in paths:
         stats["files"] += 1
         try:
-            image = read_image(path)
-        except ImageError as e:
+            image = image_lib.read_image(path)
+        except image_lib.ImageError as e:
             stats["skipped_corrupt"] += 1
             logger.warning("calibration: skipping %s", e)
             continue
-        yield cut_square(image, square_box(*image.shape[:2]), size)
+        h, w = image.shape[:2]
+        yield image_lib.crop_square(image, *image_lib.centred_square(h, w, max(h, w)), size)
 
 
 def _from_records(source: str, size: int, stats: dict[str, int]) -> Iterator[np.ndarray]:
     from hiu_tf.data.tfrecord import iter_record_images
 
     for _, image in iter_record_images(source, stats):
-        if image.shape[0] != size:
-            shrink = image.shape[0] > size
-            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-            image = cv2.resize(image, (size, size), interpolation=interpolation)
-        yield image
+        yield image_lib.resize(image, size, size)
 
 
 def load_images(sources: Sequence[str], size: int, count: int) -> tuple[np.ndarray, dict[str, int]]:

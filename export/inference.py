@@ -3,11 +3,14 @@
     predictor = Predictor.load("runs/tiny")            # run folder, .keras, SavedModel, .tflite
     result = predictor.predict(image_rgb, box=(x, y, w, h), left=False)
 
-Pre-processing (the same for every backend):
+Pre-processing (the same for every backend), with the image functions of
+`hiu_tf.image` that the dataset readers use too:
 
 1. Image files are read by `hiu_tf.image.read_image`: strictly (a truncated,
    empty or non-image file raises `hiu_tf.image.ImageError`), grayscale, RGBA
    and 16-bit files become 8-bit RGB and the EXIF orientation is applied.
+   Arrays go through `hiu_tf.image.to_rgb8` (the same rules; an array of no
+   image's shape or dtype raises `ImageError` too).
 2. Images larger than `max_side` pixels on their longer side are first
    downscaled (area interpolation); outputs are mapped back to the full image.
 3. The crop is a square: centred on `box` (x, y, w, h) with side max(w, h), or,
@@ -16,9 +19,9 @@ Pre-processing (the same for every backend):
    are black. The square is resized to S x S (area when shrinking, bilinear
    when enlarging).
 4. `left=True`: the crop is mirrored, the (right-hand) model runs on it, and the
-   outputs are mirrored back (keypoints and mask horizontally; vertices and
-   joints x -> -x; the pose's axis-angles (x, y, z) -> (x, -y, -z), i.e. for a
-   left hand model; camera T_x -> -T_x).
+   outputs are mirrored back by the readers' rules (`hiu_tf.mirror`): keypoints
+   and mask horizontally; vertices and joints x -> -x; the pose's axis-angles
+   (x, y, z) -> (x, -y, -z), i.e. for a left hand model; camera T_x -> -T_x.
 
 Post-processing: keypoints in the original image's pixels; the mask (a
 probability) pasted back at the image's size; vertices and joints stay in the
@@ -39,6 +42,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hiu_tf import image as image_lib
+from hiu_tf import mirror
 from hiu_tf.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -47,31 +52,10 @@ DEFAULT_MAX_SIDE = 2048
 
 
 class PredictError(UserError, ValueError):
-    """A model path or an input that cannot be used."""
+    """A model path or a box that cannot be used (an unusable image raises `ImageError`)."""
 
 
-# --------------------------------------------------------------------------- images
-
-
-def to_rgb8(image: np.ndarray) -> np.ndarray:
-    """Any `[H, W]`, `[H, W, 1|3|4]` uint8/uint16/float array -> `[H, W, 3]` uint8 RGB.
-
-    Floats are taken to be in [0, 1]; uint16 is scaled by 1/257; alpha is dropped.
-    """
-    image = np.asarray(image)
-    if image.dtype == np.uint16:
-        image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    elif np.issubdtype(image.dtype, np.floating):
-        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise PredictError(f"unsupported image dtype. Received: dtype={image.dtype}")
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-        raise PredictError(f"an image must be [H, W(, 1|3|4)]. Received: shape={image.shape}")
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    return np.ascontiguousarray(image[..., :3])
+# --------------------------------------------------------------------------- crops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,67 +86,39 @@ def square_box(height: int, width: int, box=None, scale: float = 1.0) -> Crop:
         height, width: of the working image.
         box: (x, y, w, h) in original pixels, or None.
         scale: working pixels per original pixel.
+
+    Raises:
+        PredictError: a box without a positive width and height.
     """
     if box is None:
-        side = max(height, width)
-        return Crop(-((side - width) // 2), -((side - height) // 2), side, scale)
+        return Crop(*image_lib.centred_square(height, width, max(height, width)), scale)
     x, y, w, h = (float(v) * scale for v in box)
     if not (w > 0 and h > 0):
         raise PredictError(f"a box needs a positive width and height. Received: box={box}")
-    side = max(int(round(max(w, h))), 1)
-    cx, cy = x + w / 2.0, y + h / 2.0
-    return Crop(int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side, scale)
+    return Crop(*image_lib.square_around(x + w / 2.0, y + h / 2.0, max(w, h)), scale)
 
 
 def cut_square(image: np.ndarray, crop: Crop, size: int) -> np.ndarray:
-    """The crop resized to `size` x `size` (black outside the image)."""
-    h, w = image.shape[:2]
-    x0, y0, side = crop.x0, crop.y0, crop.side
-    out = np.zeros((side, side, 3), np.uint8)
-    sx0, sy0 = max(x0, 0), max(y0, 0)
-    sx1, sy1 = min(x0 + side, w), min(y0 + side, h)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
-    if side == size:
-        return out
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(out, (size, size), interpolation=interpolation)
-
-
-def paste_mask(mask: np.ndarray, crop: Crop, height: int, width: int) -> np.ndarray:
-    """An `[S, S]` crop mask -> `[height, width]` float32 over the working image."""
-    resized = cv2.resize(mask.astype(np.float32), (crop.side, crop.side), cv2.INTER_LINEAR)
-    out = np.zeros((height, width), np.float32)
-    x0, y0, side = crop.x0, crop.y0, crop.side
-    sx0, sy0 = max(x0, 0), max(y0, 0)
-    sx1, sy1 = min(x0 + side, width), min(y0 + side, height)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0:sy1, sx0:sx1] = resized[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
-    return out
+    """The crop of the working image resized to `size` x `size` (black outside the image)."""
+    return image_lib.crop_square(image, crop.x0, crop.y0, crop.side, size)
 
 
 def mirror_outputs(out: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
-    """Mirrors the outputs of one mirrored `[S, S]` crop back (see the module docstring)."""
+    """The outputs of one mirrored `[S, S]` crop mirrored back, by the rules of `hiu_tf.mirror`."""
     out = dict(out)
     for key in ("keypoints_px", "keypoints_px_mesh"):
         if key in out:
-            points = np.array(out[key], np.float32)
-            points[..., 0] = size - points[..., 0]
-            out[key] = points
+            out[key] = mirror.pixels(out[key], size)
     if "mask" in out:
-        out["mask"] = np.ascontiguousarray(out["mask"][..., ::-1])
+        out["mask"] = mirror.image(out["mask"])
     for key in ("vertices", "joints_cam"):
         if key in out:
-            points = np.array(out[key], np.float32)
-            points[..., 0] = -points[..., 0]
-            out[key] = points
+            out[key] = mirror.points_cam(out[key])
     if "mano_pose" in out:
-        pose = np.array(out["mano_pose"], np.float32).reshape(*out["mano_pose"].shape[:-1], 16, 3)
-        pose[..., 1:] = -pose[..., 1:]
-        out["mano_pose"] = pose.reshape(out["mano_pose"].shape)
-    if "camera" in out:
+        out["mano_pose"] = mirror.axis_angles(out["mano_pose"])
+    if "camera" in out:  # (f, T_x, T_y, T_z): the translation is a camera-frame point
         camera = np.array(out["camera"], np.float32)
-        camera[..., 1] = -camera[..., 1]
+        camera[..., 1:] = mirror.points_cam(camera[..., 1:])
         out["camera"] = camera
     return out
 
@@ -312,19 +268,15 @@ class Predictor:
             `crop_box` (x, y, w, h), `intrinsics` `[3, 3]` of the crop's camera in
             image pixels (when there is a camera), `image_size` (H, W), `is_left`.
         """
-        image = to_rgb8(image)
+        image = image_lib.to_rgb8(image)
         full_h, full_w = image.shape[:2]
-        scale = 1.0
-        if max(full_h, full_w) > self.max_side:
-            scale = self.max_side / max(full_h, full_w)
-            size = (max(int(round(full_w * scale)), 1), max(int(round(full_h * scale)), 1))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image, scale = image_lib.limit_side(image, self.max_side)
         h, w = image.shape[:2]
         s = self.input_size
         crop = square_box(h, w, box, scale)
         patch = cut_square(image, crop, s)
         if left:
-            patch = np.ascontiguousarray(patch[:, ::-1])
+            patch = mirror.image(patch)
         out = {k: v[0] for k, v in self.run_crops(patch[None]).items()}
         if left:
             out = mirror_outputs(out, s)
@@ -339,10 +291,8 @@ class Predictor:
             if key in out:
                 result[key] = (out[key] * ratio + np.array([x0, y0])).astype(np.float32)
         if "mask" in out:
-            mask = paste_mask(out["mask"], crop, *working)
-            if crop.scale != 1.0:
-                mask = cv2.resize(mask, (full[1], full[0]), interpolation=cv2.INTER_LINEAR)
-            result["mask"] = mask
+            mask = image_lib.paste_square(out["mask"], crop.x0, crop.y0, crop.side, *working)
+            result["mask"] = image_lib.resize(mask, *full)  # bilinear up from a downscaled image
         if "camera" in out:
             f = float(out["camera"][0]) * ratio
             result["intrinsics"] = np.array(
@@ -368,7 +318,10 @@ def draw_overlay(
     faces: np.ndarray | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> np.ndarray:
-    """An RGB uint8 overlay: shaded mesh (when vertices and faces exist), mask, skeleton.
+    """An RGB uint8 overlay: mask, shaded mesh (when vertices and faces exist), skeleton.
+
+    Drawn by `hiu_tf.visualize` (`draw_mask`, `draw_mesh`, `draw_skeleton` with
+    white dots), lines thicker on larger images.
 
     Args:
         image: the `[H, W, 3]` uint8 RGB image the result belongs to.
@@ -376,54 +329,33 @@ def draw_overlay(
         faces: `[F, 3]` mesh faces, or None.
         max_side: larger images are drawn downscaled to this side.
     """
-    from hiu_tf.keypoints import BONES, FINGER_COLORS_BGR, finger_of_keypoint
+    from hiu_tf import visualize
 
-    canvas = to_rgb8(image)
+    canvas, factor = image_lib.limit_side(image_lib.to_rgb8(image), max_side)
     h, w = canvas.shape[:2]
-    if max(h, w) > max_side:
-        factor = max_side / max(h, w)
-        h, w = max(int(round(h * factor)), 1), max(int(round(w * factor)), 1)
-        canvas = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA)
+    if factor != 1.0:
         result = dict(result)
         for key in ("keypoints_px", "keypoints_px_mesh"):
             if key in result:
                 result[key] = np.asarray(result[key]) * factor
         if "mask" in result:
-            result["mask"] = cv2.resize(result["mask"], (w, h), interpolation=cv2.INTER_AREA)
+            result["mask"] = image_lib.resize(result["mask"], h, w)
         if "intrinsics" in result:
             result["intrinsics"] = np.asarray(result["intrinsics"]) * [[factor], [factor], [1.0]]
-    canvas = canvas.astype(np.float32)
     if "mask" in result:
-        alpha = 0.45 * np.clip(result["mask"], 0.0, 1.0)[..., None]
-        canvas = canvas * (1 - alpha) + np.array([40.0, 120.0, 255.0]) * alpha
-    canvas = canvas.astype(np.uint8)
+        canvas = visualize.draw_mask(canvas, result["mask"], visualize.PRED_MASK_COLOR, 0.45)
     if faces is not None and "vertices" in result and "intrinsics" in result:
-        from mano_tf.render.shaded import render_shaded
-
-        rendered = render_shaded(
-            result["vertices"], faces, result["intrinsics"], h, w, background=canvas
-        )
-        blend = rendered["mask"][..., None] * 0.7
-        canvas = (canvas * (1 - blend) + rendered["image"] * blend).astype(np.uint8)
-    bgr = np.ascontiguousarray(canvas[..., ::-1])
-    thickness = max(int(round(max(h, w) / 300)), 1)
+        canvas = visualize.draw_mesh(canvas, result["vertices"], faces, result["intrinsics"])
     if "keypoints_px" in result:
-        points = np.asarray(result["keypoints_px"], np.float64)
-        to_int = lambda p: tuple(int(round(v * 16 - 8)) for v in p)  # noqa: E731 (centre convention)
-        for parent, child in BONES:
-            colour = FINGER_COLORS_BGR[finger_of_keypoint(child)]
-            cv2.line(
-                bgr,
-                to_int(points[parent]),
-                to_int(points[child]),
-                colour,
-                thickness,
-                cv2.LINE_AA,
-                4,
-            )
-        for p in points:
-            cv2.circle(bgr, to_int(p), (thickness + 1) * 16, (255, 255, 255), -1, cv2.LINE_AA, 4)
-    return np.ascontiguousarray(bgr[..., ::-1])
+        thickness = max(int(round(max(h, w) / 300)), 1)
+        canvas = visualize.draw_skeleton(
+            canvas,
+            result["keypoints_px"],
+            thickness=thickness,
+            radius=thickness + 1,
+            point_color=(255, 255, 255),
+        )
+    return canvas
 
 
 def result_to_json(result: dict[str, Any], **extra) -> dict[str, Any]:
@@ -447,7 +379,7 @@ def save_result(
     cv2.imwrite(paths["overlay"], overlay[..., ::-1])
     if "mask" in result:
         paths["mask"] = os.path.join(out_dir, f"{name}_mask.png")
-        cv2.imwrite(paths["mask"], (np.clip(result["mask"], 0, 1) * 255 + 0.5).astype(np.uint8))
+        cv2.imwrite(paths["mask"], image_lib.to_uint8(result["mask"]))
     paths["json"] = os.path.join(out_dir, f"{name}.json")
     data = result_to_json(result, **extra, mask_png=os.path.basename(paths.get("mask", "")) or None)
     with open(paths["json"], "w", encoding="utf-8") as f:
@@ -459,9 +391,9 @@ __all__ = [
     "Crop",
     "PredictError",
     "Predictor",
+    "cut_square",
     "draw_overlay",
     "mirror_outputs",
     "save_result",
     "square_box",
-    "to_rgb8",
 ]

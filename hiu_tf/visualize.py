@@ -11,8 +11,9 @@ Conventions for every overlay function here:
   convention of `mano_tf.camera` (the centre of pixel (row i, column j) is
   (j + 0.5, i + 0.5)); they are drawn with sub-pixel precision.
 
-Sections: images, skeleton, masks, panels (compositions for TensorBoard and the
-predictor), plots (matplotlib, Agg canvas, no pyplot state).
+Sections: images, skeleton, masks, meshes, panels (compositions for TensorBoard),
+plots (matplotlib, Agg canvas, no pyplot state). The predictor's overlay
+(`export.inference.draw_overlay`) is drawn with the mask, mesh and skeleton here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hiu_tf.image import to_uint8
 from hiu_tf.keypoints import BONES, FINGER_COLORS_BGR, NUM_KEYPOINTS, finger_of_keypoint
 
 CHANNEL_ORDERS = ("rgb", "bgr")
@@ -45,8 +47,8 @@ def _check_order(channel_order: str) -> None:
         )
 
 
-def to_uint8(image: Any) -> np.ndarray:
-    """A new contiguous uint8 copy of an `[H, W, 3]` image (floats in [0, 1] are scaled by 255).
+def _canvas(image: Any) -> np.ndarray:
+    """A new uint8 copy of an `[H, W, 3]` image to draw on (`hiu_tf.image.to_uint8`).
 
     Raises:
         ValueError: not an `[H, W, 3]` array.
@@ -56,9 +58,7 @@ def to_uint8(image: Any) -> np.ndarray:
         raise ValueError(
             f"image must have shape [H, W, 3]. Received: image.shape={list(array.shape)}"
         )
-    if array.dtype == np.uint8:
-        return np.ascontiguousarray(array).copy()
-    return np.clip(np.rint(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    return to_uint8(array)
 
 
 def _colour(rgb: Sequence[int], channel_order: str) -> tuple[int, int, int]:
@@ -96,12 +96,14 @@ def draw_skeleton(
     thickness: int = 1,
     radius: int = 2,
     channel_order: str = "rgb",
+    point_color: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Draws the hand skeleton (`hiu_tf.keypoints.BONES`) and its keypoints.
 
     Bones take the colour of their finger (`FINGER_COLORS_BGR`), the wrist is
     white; `color` draws everything in one colour instead (e.g. the ground
-    truth under a prediction). A bone is drawn when both ends are visible.
+    truth under a prediction), `point_color` the dots only (e.g. white dots
+    that stand out on a shaded mesh). A bone is drawn when both ends are visible.
 
     Args:
         image: `[H, W, 3]` uint8 or float in [0, 1].
@@ -111,6 +113,7 @@ def draw_skeleton(
         thickness: line width, pixels.
         radius: keypoint dot radius, pixels (0 = no dots).
         channel_order: "rgb" or "bgr", of `image` and the result.
+        point_color: one RGB colour for the dots, or None for the bones' colours.
 
     Returns:
         A new uint8 `[H, W, 3]` image.
@@ -119,7 +122,7 @@ def draw_skeleton(
         ValueError: bad shapes or options.
     """
     _check_order(channel_order)
-    out = to_uint8(image)
+    out = _canvas(image)
     kp = np.asarray(keypoints_px, np.float64)
     if kp.shape != (NUM_KEYPOINTS, 2):
         raise ValueError(
@@ -134,6 +137,7 @@ def draw_skeleton(
     show = show & np.all(np.isfinite(kp), axis=1) & np.all(np.abs(kp) < 1e6, axis=1)
     colours = [tuple(color)] * NUM_KEYPOINTS if color is not None else list(keypoint_colors_rgb())
     colours = [_colour(c, channel_order) for c in colours]
+    dots = colours if point_color is None else [_colour(point_color, channel_order)] * NUM_KEYPOINTS
     for parent, child in BONES:
         if show[parent] and show[child]:
             cv2.line(
@@ -148,12 +152,25 @@ def draw_skeleton(
     if radius > 0:
         for k in np.flatnonzero(show):
             cv2.circle(
-                out, _fixed_point(kp[k]), int(radius * _ONE), colours[k], -1, cv2.LINE_AA, _SHIFT
+                out, _fixed_point(kp[k]), int(radius * _ONE), dots[k], -1, cv2.LINE_AA, _SHIFT
             )
     return out
 
 
 # --------------------------------------------------------------------------- masks
+
+
+def _blend_canvas(image: Any, alpha: float, channel_order: str) -> np.ndarray:
+    """The uint8 copy of `image` that a blend of opacity `alpha` draws on (options checked)."""
+    _check_order(channel_order)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
+    return _canvas(image)
+
+
+def _blend(image: np.ndarray, layer: Any, weight: np.ndarray) -> np.ndarray:
+    """`image (1 - weight) + layer weight`, rounded to uint8."""
+    return np.clip(np.rint(image * (1.0 - weight) + layer * weight), 0, 255).astype(np.uint8)
 
 
 def _mask_like(mask: Any, height: int, width: int, name: str = "mask") -> np.ndarray:
@@ -196,20 +213,52 @@ def draw_mask(
     Raises:
         ValueError: bad shapes or options.
     """
-    _check_order(channel_order)
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
-    out = to_uint8(image)
+    out = _blend_canvas(image, alpha, channel_order)
     h, w = out.shape[:2]
     weight = alpha * _mask_like(mask, h, w)[..., None]  # [H, W, 1]
-    colour = np.asarray(_colour(color, channel_order), np.float32)
-    blended = out.astype(np.float32) * (1.0 - weight) + colour * weight
-    out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    out = _blend(out, np.asarray(_colour(color, channel_order), np.float32), weight)
     if outline:
         binary = (_mask_like(mask, h, w) > 0.5).astype(np.uint8)
         contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(out, contours, -1, _colour(color, channel_order), 1)
     return out
+
+
+# --------------------------------------------------------------------------- meshes
+
+
+def draw_mesh(
+    image: Any,
+    vertices: Any,
+    faces: Any,
+    intrinsics: Any,
+    alpha: float = 0.7,
+    channel_order: str = "rgb",
+) -> np.ndarray:
+    """Blends a shaded mesh (`mano_tf.render.shaded.render_shaded`) over an image.
+
+    Args:
+        image: `[H, W, 3]` uint8 or float in [0, 1].
+        vertices: `[V, 3]` camera frame, metres.
+        faces: `[F, 3]` vertex indices.
+        intrinsics: `[3, 3]` K in pixels of `image`.
+        alpha: opacity of the mesh, in [0, 1].
+        channel_order: "rgb" or "bgr", of `image` and the result.
+
+    Returns:
+        A new uint8 `[H, W, 3]` image: `image (1 - alpha) + mesh alpha` on the
+        pixels whose centre the mesh covers, `image` elsewhere.
+
+    Raises:
+        ValueError: bad shapes or options.
+    """
+    from mano_tf.render.shaded import DEFAULT_COLOR, render_shaded
+
+    out = _blend_canvas(image, alpha, channel_order)
+    colour = DEFAULT_COLOR if channel_order == "rgb" else DEFAULT_COLOR[::-1]
+    h, w = out.shape[:2]
+    rendered = render_shaded(vertices, faces, intrinsics, h, w, color=colour, background=out)
+    return _blend(out, rendered["image"], rendered["mask"][..., None] * float(alpha))
 
 
 # --------------------------------------------------------------------------- panels
@@ -264,7 +313,7 @@ def overlay_panel(
         `tf.summary.image(name, panel[None])`).
     """
     _check_order(channel_order)
-    base = to_uint8(image)
+    base = _canvas(image)
     h, w = base.shape[:2]
     factor = 1.0 if tile_size is None else float(tile_size) / max(h, w)
     if factor != 1.0:
@@ -374,10 +423,10 @@ def plot_pck_curves(
 __all__ = [
     "curve_label",
     "draw_mask",
+    "draw_mesh",
     "draw_skeleton",
     "finger_colors_rgb",
     "keypoint_colors_rgb",
     "overlay_panel",
     "plot_pck_curves",
-    "to_uint8",
 ]

@@ -26,8 +26,8 @@ column j)` has its centre at `(j + 0.5, i + 0.5)`, the crop spans `[0, S]`;
 camera x right, y down, z forward. `keypoints_px` of a sample with 3D labels are
 the projections of `joints_cam` with `intrinsics`.
 
-This module is NumPy-only apart from `mirror_sample`, which uses the
-`mano_tf.camera` functions for the intrinsics and points (eager TensorFlow).
+This module is NumPy-only apart from `mirror_sample`, whose rules
+(`hiu_tf.mirror`) use the `mano_tf.camera` functions (eager TensorFlow).
 """
 
 from __future__ import annotations
@@ -67,8 +67,6 @@ _FLAGGED = {
     "has_mask": ("mask",),
     "has_mano": ("mano_pose", "mano_betas"),
 }
-# MANO axis-angle mirrored with the camera x axis: (x, y, z) -> (x, -y, -z).
-_MIRROR_AXIS_ANGLE = np.array([1.0, -1.0, -1.0], np.float32)
 
 
 class SampleError(UserError, ValueError):
@@ -93,7 +91,7 @@ def _array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def image_to_float(image: Any) -> np.ndarray:
-    """An RGB image as float32 in [0, 1]: uint8 is divided by 255, floats are kept.
+    """A sample's RGB image as float32 in [0, 1] (`hiu_tf.image.to_float`).
 
     Args:
         image: `[H, W, 3]` uint8, or float in [0, 1].
@@ -102,14 +100,16 @@ def image_to_float(image: Any) -> np.ndarray:
         `[H, W, 3]` float32.
 
     Raises:
-        SampleError: not an `[H, W, 3]` array.
+        SampleError: not an `[H, W, 3]` uint8 or float array.
     """
+    from hiu_tf import image as image_lib
+
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise SampleError(f"image must have shape [S, S, 3]. Received: image.shape={image.shape}")
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1.0 / 255.0)
-    return image.astype(np.float32, copy=False)
+    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+        raise SampleError(f"image must be uint8 or float. Received: image.dtype={image.dtype}")
+    return image_lib.to_float(image)
 
 
 def make_sample(
@@ -274,13 +274,13 @@ def validate_sample(sample: Mapping[str, Any], image_size: int | None = None) ->
 def mirror_sample(sample: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Mirrors a sample horizontally (a left hand becomes a right hand, and back).
 
-    The image and mask are flipped left-right; keypoints `u -> S - u`
-    (`mano_tf.camera.flip_points_horizontal`); `joints_cam` x is negated and K
-    is flipped consistently (`flip_points_cam_horizontal`,
-    `flip_intrinsics_horizontal`), so the mirrored joints project onto the
-    mirrored keypoints (unlabelled keypoints stay zeros); the MANO axis-angles (global orientation and every
-    joint) map `(x, y, z) -> (x, -y, -z)`; `is_left` toggles (0 -> 1 for a left
-    hand turned into a right one). Missing labels stay zeros.
+    Each quantity follows its rule in `hiu_tf.mirror`, the one the predictor
+    uses too: the image and mask are flipped left-right; keypoints `u -> S - u`;
+    `joints_cam` x is negated and K is flipped consistently, so the mirrored
+    joints project onto the mirrored keypoints; the MANO axis-angles (global
+    orientation and every joint) map `(x, y, z) -> (x, -y, -z)`. Unlabelled
+    keypoints stay zeros, and so do missing labels; `is_left` toggles (0 -> 1
+    for a left hand turned into a right one).
 
     Args:
         sample: a sample dict of crop side S.
@@ -288,21 +288,17 @@ def mirror_sample(sample: Mapping[str, Any]) -> dict[str, np.ndarray]:
     Returns:
         A new sample dict.
     """
-    from mano_tf import camera
+    from hiu_tf import mirror
 
     out = {k: np.asarray(v, np.float32) for k, v in sample.items()}
     size = out["image"].shape[1]
-    out["image"] = np.ascontiguousarray(out["image"][:, ::-1])
-    out["mask"] = np.ascontiguousarray(out["mask"][:, ::-1])
-    keypoints = camera.flip_points_horizontal(out["keypoints_px"], float(size)).numpy()
+    out["image"] = mirror.image(out["image"])
+    out["mask"] = mirror.image(out["mask"])
+    keypoints = mirror.pixels(out["keypoints_px"], size)
     # Unlabelled keypoints (and all of them without 2D labels) stay zeros.
     out["keypoints_px"] = (keypoints * out["keypoint_visible"][:, None]).astype(np.float32)
-    out["joints_cam"] = camera.flip_points_cam_horizontal(out["joints_cam"]).numpy()
-    out["intrinsics"] = camera.flip_intrinsics_horizontal(out["intrinsics"], float(size)).numpy()
-    pose = out["mano_pose"].reshape(-1, 3) * _MIRROR_AXIS_ANGLE
-    out["mano_pose"] = pose.reshape(-1).astype(np.float32)
+    out["joints_cam"] = mirror.points_cam(out["joints_cam"])
+    out["intrinsics"] = mirror.intrinsics(out["intrinsics"], size)
+    out["mano_pose"] = mirror.axis_angles(out["mano_pose"])
     out["is_left"] = np.float32(1.0) - out["is_left"]
-    # -0.0 from the negations would still compare equal to 0; normalise for clean records.
-    for key in ("joints_cam", "intrinsics", "mano_pose"):
-        out[key] = out[key] + np.float32(0.0)
     return out

@@ -4,6 +4,8 @@ import pytest
 
 from export import inference
 from export.inference import Predictor
+from hiu_tf.data import schema
+from hiu_tf.image import ImageError
 from tests.export import fixtures
 
 
@@ -12,12 +14,39 @@ def _keras_predictor():
     return Predictor.from_keras(model, config)
 
 
-def test_to_rgb8_converts_arrays():
+def test_predictor_mirrors_back_by_the_readers_rule():
+    """`mirror_outputs` and `schema.mirror_sample` agree on every quantity they share."""
     rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(inference.to_rgb8(rgb.astype(np.uint16) * 257), rgb)
-    np.testing.assert_array_equal(inference.to_rgb8(rgb[..., 0]), np.repeat(rgb[..., :1], 3, -1))
-    np.testing.assert_array_equal(inference.to_rgb8(rgb / 255.0), rgb)
+    size = 32
+    joints = rng.uniform([-0.05, -0.05, 0.4], [0.05, 0.05, 0.6], (21, 3))
+    k = np.array([[60.0, 0.0, 15.0], [0.0, 62.0, 17.0], [0.0, 0.0, 1.0]])
+    uv = joints @ k.T
+    sample = schema.make_sample(
+        rng.random((size, size, 3)),
+        keypoints_px=uv[:, :2] / uv[:, 2:],
+        joints_cam=joints,
+        intrinsics=k,
+        mask=rng.integers(0, 2, (size, size)),
+        mano_pose=rng.normal(0, 0.5, 48),
+    )
+    mirrored = schema.mirror_sample(sample)
+    shared = ("keypoints_px", "joints_cam", "mask", "mano_pose")
+    outputs = inference.mirror_outputs({key: sample[key] for key in shared}, size)
+    for key in shared:
+        np.testing.assert_array_equal(outputs[key], mirrored[key], err_msg=key)
+    camera = inference.mirror_outputs({"camera": np.array([50.0, 0.1, -0.2, 0.5])}, size)
+    np.testing.assert_allclose(camera["camera"], [50.0, -0.1, -0.2, 0.5], rtol=1e-6)
+
+
+class _NoModel:
+    input_size, faces, kind = 8, None, "none"
+
+
+def test_an_array_that_is_no_image_raises_image_error():
+    with pytest.raises(ImageError, match="an image array must be"):
+        Predictor(_NoModel()).predict(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ImageError, match="uint8, uint16 or float"):
+        Predictor(_NoModel()).predict(np.zeros((10, 10, 3), np.int32))
 
 
 def test_crop_geometry():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hiu_tf import visualize
+from hiu_tf.image import to_uint8
 from hiu_tf.keypoints import FINGER_COLORS_BGR
 
 SIZE = 64
@@ -49,6 +50,39 @@ def test_draw_skeleton_uses_finger_colours_and_skips_invisible():
     np.testing.assert_array_equal(single[y, x], (1, 2, 3))
 
 
+def test_draw_skeleton_point_color_paints_the_dots_only():
+    kp = _keypoints()
+    image = np.zeros((SIZE, SIZE, 3), np.uint8)
+    plain = visualize.draw_skeleton(image, kp, thickness=1, radius=2)
+    white = visualize.draw_skeleton(image, kp, thickness=1, radius=2, point_color=(255, 255, 255))
+    for k in (4, 8, 12):
+        x, y = kp[k].astype(int)
+        np.testing.assert_array_equal(white[y, x], (255, 255, 255))
+        assert not np.array_equal(plain[y, x], (255, 255, 255))
+    # Half-way along the middle finger's first bone, away from the dots: the bone colour.
+    x, y = ((kp[9] + kp[10]) / 2).astype(int)
+    np.testing.assert_array_equal(white[y, x], plain[y, x])
+
+
+def test_draw_mesh_blends_the_shaded_mesh_where_it_covers():
+    from mano_tf.render.shaded import render_shaded
+
+    image = np.full((SIZE, SIZE, 3), 40, np.uint8)
+    vertices = np.array([[-0.05, -0.05, 0.5], [0.05, -0.05, 0.5], [0.0, 0.05, 0.5]])
+    faces = np.array([[0, 2, 1]])
+    k = np.array([[200.0, 0.0, SIZE / 2], [0.0, 200.0, SIZE / 2], [0.0, 0.0, 1.0]])
+    rendered = render_shaded(vertices, faces, k, SIZE, SIZE, background=image)
+    covered = rendered["mask"]
+    assert covered.any() and not covered.all()
+    out = visualize.draw_mesh(image, vertices, faces, k, alpha=0.7)
+    want = np.rint(image * 0.3 + rendered["image"] * 0.7)
+    np.testing.assert_array_equal(out[covered], want[covered])
+    np.testing.assert_array_equal(out[~covered], image[~covered])
+    np.testing.assert_array_equal(visualize.draw_mesh(image, vertices, faces, k, alpha=0.0), image)
+    bgr = visualize.draw_mesh(image, vertices, faces, k, channel_order="bgr")
+    np.testing.assert_array_equal(bgr[covered], out[covered][:, ::-1])
+
+
 def test_draw_mask_blends_inside_only():
     image = np.full((SIZE, SIZE, 3), 100, np.uint8)
     mask = np.zeros((16, 16))  # heat-map sized: resized to the image
@@ -83,7 +117,7 @@ def test_overlay_panel_tiles():
     assert panel.shape == (128, 384, 3) and panel.dtype == np.uint8
     tile_in, tile_gt, tile_pred = panel[:, :128], panel[:, 128:256], panel[:, 256:]
     np.testing.assert_array_equal(
-        tile_in, cv2.resize(visualize.to_uint8(image), (128, 128), interpolation=cv2.INTER_LINEAR)
+        tile_in, cv2.resize(to_uint8(image), (128, 128), interpolation=cv2.INTER_LINEAR)
     )
     # Keypoints scale with the tile: the thumb tip of the ground truth at 2x.
     x, y = (kp[4] * 2).astype(int)

@@ -25,13 +25,13 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 
+from hiu_tf import image as image_lib
 from hiu_tf.data import schema
 from hiu_tf.errors import UserError
 
-# The readers read image files through `hiu_tf.image`; re-exported here with the crops.
+# The readers read image files (and cut crops) through `hiu_tf.image`; re-exported here.
 from hiu_tf.image import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
 from hiu_tf.image import ImageError
 from hiu_tf.image import read_image as read_image
@@ -116,31 +116,7 @@ def crop_box(
         centre = centre + rng.uniform(-1.0, 1.0, 2) * options.centre_jitter * side
         lo, hi = math.log(1.0 - options.scale_jitter), math.log(1.0 + options.scale_jitter)
         side *= math.exp(rng.uniform(lo, hi))
-    side_i = max(int(round(side)), 1)
-    x0 = int(round(centre[0] - side_i / 2.0))
-    y0 = int(round(centre[1] - side_i / 2.0))
-    return x0, y0, side_i
-
-
-def _cut(array: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
-    """The `side x side` window at `(x0, y0)` of an image, zero outside it."""
-    h, w = array.shape[:2]
-    out = np.zeros((side, side) + array.shape[2:], array.dtype)
-    xa, ya = max(x0, 0), max(y0, 0)
-    xb, yb = min(x0 + side, w), min(y0 + side, h)
-    if xb > xa and yb > ya:
-        out[ya - y0 : yb - y0, xa - x0 : xb - x0] = array[ya:yb, xa:xb]
-    return out
-
-
-def _resize(array: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
-    if array.shape[0] == size:
-        return array
-    if nearest:
-        interpolation = cv2.INTER_NEAREST
-    else:
-        interpolation = cv2.INTER_AREA if array.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(array, (size, size), interpolation=interpolation)
+    return image_lib.square_around(float(centre[0]), float(centre[1]), side)
 
 
 def from_opencv_pixels(
@@ -213,10 +189,11 @@ def crop_sample(
     keypoints_px, intrinsics = from_opencv_pixels(keypoints_px, intrinsics)
     x0, y0, side = box
     factor = image_size / side
-    crop = _resize(_cut(image, x0, y0, side), image_size)
+    crop = image_lib.crop_square(image, x0, y0, side, image_size)
     crop_mask = None
     if mask is not None:
-        crop_mask = _resize(_cut((mask > 0).astype(np.uint8), x0, y0, side), image_size, True)
+        labels = (mask > 0).astype(np.uint8)
+        crop_mask = image_lib.crop_square(labels, x0, y0, side, image_size, nearest=True)
     k = None
     if intrinsics is not None:
         k = camera.crop_intrinsics(np.asarray(intrinsics, np.float32), float(x0), float(y0))
@@ -240,12 +217,6 @@ def crop_sample(
         sample = schema.mirror_sample(sample)
     schema.validate_sample(sample)
     return sample
-
-
-def centre_square_box(height: int, width: int) -> tuple[int, int, int]:
-    """The largest centred square of an image."""
-    side = min(height, width)
-    return (width - side) // 2, (height - side) // 2, side
 
 
 class Reader:

@@ -16,11 +16,10 @@ from hiu_tf.data.sources.base import (
     IMAGE_EXTENSIONS,
     Reader,
     ReaderError,
-    centre_square_box,
     crop_sample,
     read_image,
 )
-from hiu_tf.image import image_files_under
+from hiu_tf.image import centred_square, image_files_under
 
 
 class FolderReader(Reader):
@@ -49,7 +48,8 @@ class FolderReader(Reader):
     def load(self, index: int):
         path = self.paths[index]
         image = read_image(path)
-        x0, y0, side = centre_square_box(*image.shape[:2])
+        h, w = image.shape[:2]
+        x0, y0, side = centred_square(h, w, min(h, w))
         if self.crop.jitter:
             rng = self.rng(index)
             shrink = 1.0 - rng.uniform(0.0, self.crop.scale_jitter)
