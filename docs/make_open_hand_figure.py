@@ -36,25 +36,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import cv2
-    import numpy as np
-
+    from hiu_tf.image import write_image
+    from hiu_tf.visualize import titled_row
     from mano_tf.open_hand.pictures import render_poses
 
-    size = args.size
-    pictures = render_poses([name for name, _ in PANELS], "right", size)
-    header, gap = 24, 4
-    canvas = np.full((size + header, len(PANELS) * (size + gap) - gap, 3), 255, np.uint8)
-    for i, (image, (_, title)) in enumerate(zip(pictures, PANELS, strict=True)):
-        x = i * (size + gap)
-        canvas[header:, x : x + size] = image
-        cv2.putText(
-            canvas, title, (x + 6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
-        )
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The panels are RGB; OpenCV writes BGR.
-    cv2.imwrite(str(path), canvas[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    pictures = render_poses([name for name, _ in PANELS], "right", args.size)
+    canvas = titled_row(pictures, [title for _, title in PANELS])
+    path = Path(write_image(args.out, canvas, png_compression=9))
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
 

@@ -39,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import cv2
     import numpy as np
 
+    from hiu_tf.image import write_image
+    from hiu_tf.visualize import titled_row
     from mano_tf import camera
     from mano_tf.mano_layer import ManoLayer
     from mano_tf.open_hand import default_hand_model
@@ -77,18 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         (grey(hard), "hard (exact coverage)"),
         (shaded["image"], "shaded (z-buffer, Lambert)"),
     ]
-    header = 22
-    canvas = np.full((size + header, 3 * size + 8, 3), 255, np.uint8)
-    for i, (image, title) in enumerate(panels):
-        x = i * (size + 4)
-        canvas[header:, x : x + size] = image
-        cv2.putText(
-            canvas, title, (x + 3, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1, cv2.LINE_AA
-        )
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The panels are RGB; OpenCV writes BGR.
-    cv2.imwrite(str(path), canvas[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    canvas = titled_row(
+        [image for image, _ in panels],
+        [title for _, title in panels],
+        header=22,
+        font_scale=0.36,
+        text_at=(3, 15),
+    )
+    path = Path(write_image(args.out, canvas, png_compression=9))
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
 

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hiu_tf import targets
     from hiu_tf.data.sources import synthetic
+    from hiu_tf.image import write_image
 
     generator = synthetic.SyntheticGenerator(synthetic.SynthConfig(), args.hand_model)
     samples = [s for _, s in generator.generate(args.seed, range(args.rows * args.cols))]
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 panels.append(cv2.copyMakeBorder(panel, 2, 2, 2, 2, cv2.BORDER_CONSTANT, 0))
         rows.append(np.concatenate(panels, axis=1))
     grid = np.concatenate(rows, axis=0)
-    cv2.imwrite(args.out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    write_image(args.out, grid, png_compression=9)
     print(
         f"wrote {args.out} ({grid.shape[1]} x {grid.shape[0]}, model {generator.hand_model_name})"
     )

@@ -39,7 +39,6 @@ import logging
 import os
 from typing import Any
 
-import cv2
 import numpy as np
 
 from hiu_tf import image as image_lib
@@ -376,10 +375,10 @@ def save_result(
     os.makedirs(out_dir, exist_ok=True)
     paths = {"overlay": os.path.join(out_dir, f"{name}_overlay.png")}
     overlay = draw_overlay(image, result, faces)
-    cv2.imwrite(paths["overlay"], overlay[..., ::-1])
+    image_lib.write_image(paths["overlay"], overlay)
     if "mask" in result:
         paths["mask"] = os.path.join(out_dir, f"{name}_mask.png")
-        cv2.imwrite(paths["mask"], image_lib.to_uint8(result["mask"]))
+        image_lib.write_image(paths["mask"], result["mask"])
     paths["json"] = os.path.join(out_dir, f"{name}.json")
     data = result_to_json(result, **extra, mask_png=os.path.basename(paths.get("mask", "")) or None)
     with open(paths["json"], "w", encoding="utf-8") as f:

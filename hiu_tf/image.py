@@ -232,6 +232,33 @@ def read_label_image(path: str | os.PathLike) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image)[..., 0])
 
 
+def write_image(path: str | os.PathLike, image, png_compression: int | None = None) -> str:
+    """Writes an RGB (or grey) image array to `path`, its format from the extension.
+
+    The array goes through `to_uint8`; the folder is created. `png_compression`
+    (0-9) is passed to OpenCV for PNG files (None: OpenCV's default).
+
+    Returns:
+        `path` as a string.
+
+    Raises:
+        ImageError: OpenCV cannot write the file (no such format, a read-only folder).
+    """
+    path = os.fspath(path)
+    array = to_uint8(image)
+    if array.ndim == 3 and array.shape[-1] == 3:
+        array = array[..., ::-1]  # OpenCV writes BGR
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    flags = [] if png_compression is None else [cv2.IMWRITE_PNG_COMPRESSION, int(png_compression)]
+    try:
+        written = cv2.imwrite(path, np.ascontiguousarray(array), flags)
+    except cv2.error as e:
+        raise ImageError(f"cannot write {path}: {e}") from e
+    if not written:
+        raise ImageError(f"cannot write {path}")
+    return path
+
+
 # --------------------------------------------------------------------------- pixels
 
 
@@ -413,4 +440,5 @@ __all__ = [
     "to_float",
     "to_rgb8",
     "to_uint8",
+    "write_image",
 ]

@@ -349,6 +349,51 @@ def overlay_panel(
     return np.concatenate([tile for _, tile in tiles], axis=1)
 
 
+def titled_row(
+    panels: Sequence[Any],
+    titles: Sequence[str],
+    *,
+    gap: int = 4,
+    header: int = 24,
+    font_scale: float = 0.5,
+    text_at: tuple[int, int] = (6, 17),
+) -> np.ndarray:
+    """Equal-sized RGB panels side by side on white, each with its title above it.
+
+    Args:
+        panels: `[H, W, 3]` images of one size (uint8 or float in [0, 1]).
+        titles: one per panel, drawn in black in the `header` pixels above it.
+        gap: white pixels between panels.
+        text_at: where a title's baseline starts, from the panel's top-left corner of
+            the header; titles are cut at the header's lower edge.
+    """
+    if not panels or len(panels) != len(titles):
+        raise ValueError(
+            f"titled_row needs one title per panel. Received: {len(panels)} panels, "
+            f"{len(titles)} titles"
+        )
+    tiles = [_canvas(p) for p in panels]
+    h, w = tiles[0].shape[:2]
+    if any(t.shape[:2] != (h, w) for t in tiles):
+        raise ValueError(f"panels must share one size. Received: {[t.shape for t in tiles]}")
+    canvas = np.full((h + header, len(tiles) * (w + gap) - gap, 3), 255, np.uint8)
+    strip = canvas[:header]  # a view: titles never spill onto the panels
+    for i, (tile, title) in enumerate(zip(tiles, titles, strict=True)):
+        x = i * (w + gap)
+        canvas[header:, x : x + w] = tile
+        cv2.putText(
+            strip,
+            title,
+            (x + text_at[0], text_at[1]),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+    return canvas
+
+
 # --------------------------------------------------------------------------- plots
 
 
@@ -429,4 +474,5 @@ __all__ = [
     "keypoint_colors_rgb",
     "overlay_panel",
     "plot_pck_curves",
+    "titled_row",
 ]

@@ -195,18 +195,16 @@ def predict_heldout(
     Returns:
         `{"images": [overlay paths], "parity": {...}, "seconds_per_image": float}`.
     """
-    from export.inference import Predictor, cut_square, save_result, square_box
+    from export.inference import Predictor, save_result
     from hiu_tf.data.sources.synthetic import SynthConfig, SyntheticGenerator
+    from hiu_tf.image import resize, to_uint8
 
     generator = SyntheticGenerator(
         SynthConfig(image_size=size, chunk_size=min(count, 32), **(synth or {})),
         hand_model,
         backgrounds,
     )
-    images = [
-        np.clip(np.rint(s["image"] * 255.0), 0, 255).astype(np.uint8)
-        for _, s in generator(seed, count)
-    ]
+    images = [to_uint8(s["image"]) for _, s in generator(seed, count)]
     predictor = Predictor.load(tflite_path, num_threads=2)
     overlays = []
     start = time.monotonic()
@@ -225,7 +223,7 @@ def predict_heldout(
     per_image = (time.monotonic() - start) / max(len(images), 1)
     # Parity: the same crops through Keras (the export graph) and TFLite.
     s = predictor.input_size
-    crops = np.stack([cut_square(im, square_box(size, size), s) for im in images])
+    crops = np.stack([resize(im, s, s) for im in images])  # square scenes: the whole image
     lite = predictor.run_crops(crops)
     keras_out = Predictor.from_keras(model).run_crops(crops)
     parity = {}

@@ -353,3 +353,15 @@ def test_crop_and_paste_square_match_references():
         # Cut at the crop's own size and pasted back: the covered pixels unchanged.
         one = image.paste_square(image.crop_square(array, x0, y0, side, side), x0, y0, side, h, w)
         np.testing.assert_array_equal(one, np.where(inside[..., None], array, 0))
+
+
+def test_write_image_round_trips_rgb_and_grey(tmp_path):
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    path = image.write_image(tmp_path / "sub" / "rgb.png", rgb, png_compression=9)
+    np.testing.assert_array_equal(image.read_image(path), rgb)  # RGB on disk, not BGR
+    grey = rng.uniform(0, 1, (5, 4)).astype(np.float32)
+    path = image.write_image(tmp_path / "grey.png", grey)
+    np.testing.assert_array_equal(image.read_label_image(path), image.to_uint8(grey))
+    with pytest.raises(image.ImageError, match="cannot write"):
+        image.write_image(tmp_path / "x.unknown-format", rgb)

@@ -168,3 +168,20 @@ def test_label_outline_stays_under_the_text():
     assert len(white) > 20 and len(dark) > 20
     assert dark[:, 1].max() <= white[:, 1].max() + 2
     assert dark[:, 1].min() >= white[:, 1].min() - 2
+
+
+def test_titled_row_places_each_panel_under_its_header():
+    panels = [np.full((10, 12, 3), v, np.uint8) for v in (0, 100, 200)]
+    row = visualize.titled_row(
+        panels, ["a", "b", "c"], gap=3, header=8, font_scale=0.3, text_at=(1, 7)
+    )
+    assert row.shape == (18, 3 * 12 + 2 * 3, 3)
+    for i, v in enumerate((0, 100, 200)):
+        x = i * 15
+        assert (row[8:, x : x + 12] == v).all()
+    assert (row[8:, 12:15] == 255).all()  # the gap stays white
+    assert (row[:8] < 255).any()  # a title is drawn
+    with pytest.raises(ValueError, match="one title per panel"):
+        visualize.titled_row(panels, ["a"])
+    with pytest.raises(ValueError, match="share one size"):
+        visualize.titled_row([panels[0], np.zeros((5, 5, 3), np.uint8)], ["a", "b"])

@@ -133,7 +133,7 @@ def heldout_backgrounds(folder: str, count: int, size: int, seed: int) -> list[s
     Returns:
         The paths written.
     """
-    import cv2
+    from hiu_tf.image import write_image
 
     os.makedirs(folder, exist_ok=True)
     paths = []
@@ -141,9 +141,7 @@ def heldout_backgrounds(folder: str, count: int, size: int, seed: int) -> list[s
         rng = np.random.default_rng([seed, i])
         image = (_voronoi if i % 2 == 0 else _bokeh)(rng, size)
         path = os.path.join(folder, f"background_{i:03d}.png")
-        if not cv2.imwrite(path, image[..., ::-1]):
-            raise ExperimentError(f"cannot write {path}")
-        paths.append(path)
+        paths.append(write_image(path, image))
     return paths
 
 

@@ -14,16 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from training.kit import ExperimentError
-
-
-def write_png(path: str, image_rgb: np.ndarray) -> str:
-    import cv2
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if not cv2.imwrite(path, np.ascontiguousarray(image_rgb[..., ::-1])):
-        raise ExperimentError(f"cannot write {path}")
-    return path
+from hiu_tf.image import resize, write_image
 
 
 def _grid(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
@@ -50,17 +41,11 @@ def data_strip(folder: str, path: str, count: int = 8, tile: int = 128) -> str:
     tiles = []
     for sample in _read_samples(folder, count):
         image = visualize.draw_mask(sample["image"], sample["mask"], alpha=0.25)
-        image = _resize(image, tile)
+        image = resize(image, tile, tile)
         scale = tile / sample["image"].shape[0]
         image = visualize.draw_skeleton(image, sample["keypoints_px"] * scale, radius=1)
         tiles.append(image)
-    return write_png(path, _grid(tiles, len(tiles)))
-
-
-def _resize(image: np.ndarray, side: int) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR)
+    return write_image(path, _grid(tiles, len(tiles)))
 
 
 def prediction_panels(run_dir: str, heldout: str, path: str, count: int = 4) -> str:
@@ -90,7 +75,7 @@ def prediction_panels(run_dir: str, heldout: str, path: str, count: int = 4) -> 
                 tile_size=160,
             )
         )
-    return write_png(path, np.concatenate(rows, axis=0))
+    return write_image(path, np.concatenate(rows, axis=0))
 
 
 def hand_model_sheet(path: str, size: int = 160) -> str:
@@ -108,7 +93,7 @@ def hand_model_sheet(path: str, size: int = 160) -> str:
                 image, f"{side} {name}", (5, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1
             )
         rows.append(np.concatenate(row, axis=1))
-    return write_png(path, np.concatenate(rows, axis=0))
+    return write_image(path, np.concatenate(rows, axis=0))
 
 
 def training_curve(history: Sequence[Mapping[str, float]], path: str) -> str:
