@@ -555,6 +555,9 @@ class TrainConfig(_Section):
             CPUs). `false` / `true` are still accepted and mean "none" /
             "mixed_float16".
         jit_compile: compile the train step with XLA.
+        metrics: log the streaming metrics of `hiu_tf.metrics.fit_metrics` (2D PCK,
+            mask IoU, MPJPE) in `fit`'s logs beside the loss terms; they are not part
+            of the loss.
         distribute: "default", "mirrored" or "multi_worker" (reads TF_CONFIG).
         seed: random seed set by the entry point.
     """
@@ -571,6 +574,7 @@ class TrainConfig(_Section):
     clipnorm: float | None = 1.0
     mixed_precision: bool | str = "none"
     jit_compile: bool = False
+    metrics: bool = True
     distribute: str = "default"
     seed: int = 0
 

@@ -1,8 +1,9 @@
 """`MultiTaskLossMixin`: `total_loss` as `keras.Model.compute_loss`, and what `fit` logs.
 
-Beside the total, `fit` logs each term (`loss_<term>`) and, for a model with a
-mesh head, the mesh's health (`mesh_health`); these are logged numbers only,
-with no gradient.
+Beside the total, `fit` logs each term (`loss_<term>`), for a model with a
+mesh head the mesh's health (`mesh_health`), and the task metrics compiled in
+(`hiu_tf.metrics.fit_metrics`: 2D PCK, mask IoU, MPJPE); these are logged
+numbers only, outside the loss and its gradient.
 """
 
 from __future__ import annotations
@@ -71,12 +72,39 @@ class MultiTaskLossMixin:
     distribution strategy's scope; the total is divided by the number of
     replicas, as Keras does for compiled losses, so the summed gradients are
     those of the global batch mean.
+
+    `compile(..., task_metrics=[...])` adds metrics that read the whole label and
+    output dicts (`update_state(labels, outputs)`, as those of `hiu_tf.metrics`):
+    they are updated in `compute_metrics`, after the loss and outside the gradient
+    tape, so they change nothing that is learnt; they are reset every epoch and
+    reported under their names in `fit` (train and validation) and `evaluate`.
+    Like the term trackers they are not part of the saved weights.
     """
 
-    def compile(self, *args, loss_config=None, **kwargs):
-        """`keras.Model.compile`, plus `loss_config` (a `LossConfig`) for `total_loss`."""
+    def compile(self, *args, loss_config=None, task_metrics=(), **kwargs):
+        """`keras.Model.compile`, plus `loss_config` (a `LossConfig`) for `total_loss`
+        and `task_metrics` (see the class docstring)."""
         super().compile(*args, **kwargs)
         self.set_loss_config(loss_config)
+        self.set_task_metrics(task_metrics)
+
+    def set_task_metrics(self, task_metrics) -> None:
+        """Reports these `keras.metrics.Metric`s, updated with `(labels, outputs)`.
+
+        Create them under the distribution strategy's scope (their sums and counts
+        are then added over the replicas).
+
+        Raises:
+            ValueError: an item is not a `keras.metrics.Metric`.
+        """
+        task_metrics = list(task_metrics or ())
+        for metric in task_metrics:
+            if not isinstance(metric, keras.metrics.Metric):
+                raise ValueError(
+                    "task_metrics must be keras.metrics.Metric objects. "
+                    f"Received: {metric!r} of type {type(metric).__name__}"
+                )
+        object.__setattr__(self, "_task_metrics", task_metrics)
 
     def set_loss_config(self, loss_config) -> None:
         """Uses `total_loss` with these weights (None = back to the compiled losses).
@@ -112,7 +140,13 @@ class MultiTaskLossMixin:
     def metrics(self):
         trackers = getattr(self, "_loss_term_trackers", None) or {}
         health = getattr(self, "_health_trackers", None) or {}
-        return list(super().metrics) + list(trackers.values()) + list(health.values())
+        task = getattr(self, "_task_metrics", None) or []
+        return list(super().metrics) + list(trackers.values()) + list(health.values()) + task
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        for metric in getattr(self, "_task_metrics", None) or ():
+            metric.update_state(y, y_pred)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss_config = getattr(self, "loss_config", None)

@@ -33,7 +33,9 @@ visible, then the mean over keypoints), and `pck_2d` (pixels, with visibility).
 serialisable): `KeypointPCK2D`, `MaskIoU`, `MPJPE3D`. Each takes either the
 batch dicts of the pipeline and the model (`update_state(labels, outputs)`) or
 plain tensors with the label flag as `sample_weight`; each is tested against
-the NumPy function it streams.
+the NumPy function it streams. `fit_metrics(model_config)` is the set that
+`training.train` compiles into `HIUModel` (`train.metrics`), so `fit`'s logs
+and `evaluate` show 2D PCK, mask IoU and MPJPE beside the loss terms.
 
 Shapes: N samples, K keypoints, V / W points of a point set, T thresholds,
 H x W masks. Functions that take `[N, ...]` also take one sample without the
@@ -71,8 +73,10 @@ from hiu_tf.metrics.pose_3d import (
 )
 from hiu_tf.metrics.streaming import (
     MPJPE3D,
+    PCK_CROP_FRACTION,
     KeypointPCK2D,
     MaskIoU,
+    fit_metrics,
 )
 
 __all__ = [
@@ -85,11 +89,13 @@ __all__ = [
     "KeypointPCK2D",
     "MPJPE3D",
     "MaskIoU",
+    "PCK_CROP_FRACTION",
     "apply_similarity",
     "auc",
     "depth_ratios",
     "epe_stats",
     "f_score",
+    "fit_metrics",
     "freihand_metrics",
     "iou_pck",
     "keypoint_errors",

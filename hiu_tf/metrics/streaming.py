@@ -238,3 +238,50 @@ class MPJPE3D(keras.metrics.Metric):
             "root": self.root,
             "pred_key": self.pred_key,
         }
+
+
+# --------------------------------------------------------------------------- fit's set
+
+PCK_CROP_FRACTION = 0.05  # the threshold of fit's 2D PCK, as a fraction of the crop side
+
+
+def fit_metrics(model_config: Any, mask_label: str = "mask_small") -> list[keras.metrics.Metric]:
+    """The streaming metrics that `fit` and `evaluate` report for an `HIUModel`.
+
+    One per prediction the model makes (`hiu_tf.config.ModelConfig`):
+
+        pck_2d_heatmap  2D PCK of `keypoints_px_heatmap` ("heatmap" task)
+        pck_2d_mesh     2D PCK of `keypoints_px`, the projected mesh joints (mesh head)
+        mask_iou        mean IoU of the final mask, the refined `mask_logits` with
+                        `mask_refine_width`, else the last stack's ("mask" task)
+        mpjpe_3d_mm     root-relative (wrist) MPJPE of `joints_cam`, mm (mesh head)
+
+    The PCK threshold is `PCK_CROP_FRACTION` of the crop side, in pixels. The
+    mask is compared with the label `mask_label` at that label's resolution:
+    `mask_small` (heat-map size) is in every batch, the full-resolution `mask`
+    only when a loss term reads it (`training.train.needs_full_mask`).
+    `training.evaluate` computes the full protocols (curves, AUCs) after training.
+
+    Create them under the distribution strategy's scope, as the model.
+
+    Args:
+        model_config: the model's `ModelConfig`.
+        mask_label: the label key of the true mask in the batches.
+
+    Returns:
+        The metrics, possibly none.
+    """
+    tasks = set(model_config.tasks)
+    threshold = PCK_CROP_FRACTION * model_config.input_size
+    out: list[keras.metrics.Metric] = []
+    if "heatmap" in tasks:
+        out.append(KeypointPCK2D(threshold, "keypoints_px_heatmap", name="pck_2d_heatmap"))
+    if model_config.mesh_head:
+        out.append(KeypointPCK2D(threshold, "keypoints_px", name="pck_2d_mesh"))
+    if "mask" in tasks:
+        refined = model_config.mask_refine_width > 0
+        pred_key = "mask_logits" if refined else f"stack{model_config.num_stacks}_mask_logits"
+        out.append(MaskIoU(pred_key=pred_key, true_key=mask_label, name="mask_iou"))
+    if model_config.mesh_head:
+        out.append(MPJPE3D(root=0, name="mpjpe_3d_mm"))
+    return out
