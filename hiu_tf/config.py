@@ -1,4 +1,4 @@
-"""Experiment configuration: a tree of dataclasses, YAML in and out, `--set` overrides.
+"""Experiment configuration, one job in one file: validated dataclasses, YAML, `--set` overrides.
 
 An `ExperimentConfig` holds five sections:
 
@@ -15,6 +15,10 @@ it may set only some fields), then `apply_overrides(cfg, ["model.width=96", ...]
 Every section validates itself on construction, so an invalid config cannot
 exist; errors are `ConfigError` and name the dotted field and the value, e.g.
 "model.num_stacks must be one of (1, 2, 4, 8). Received: model.num_stacks=3".
+
+One file on purpose: the sections share one type coercion and one error
+wording, and the dict / YAML / override functions walk the same dataclasses;
+most of the length is the documentation of each field, next to the field.
 """
 
 from __future__ import annotations
