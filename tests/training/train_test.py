@@ -207,18 +207,16 @@ def test_task_metrics_are_logged_and_change_nothing_that_is_learnt(hand_npz, tmp
 
     batch = _mixed_batch(hand_npz)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    results = {}
-    for on in (True, False):
-        results[on] = train(
+    quiet = dict(dataset=dataset, epochs=1, steps_per_epoch=2, run_eagerly=True, images=0)
+    results = {
+        on: train(
             _config(hand_npz, f"train.metrics={str(on).lower()}"),
             str(tmp_path / f"run-{on}"),
-            dataset=dataset,
-            epochs=1,
-            steps_per_epoch=2,
-            run_eagerly=True,
-            images=0,
             verbose=0,
+            **quiet,
         )
+        for on in (True, False)
+    }
     assert set(METRICS) <= set(results[True].history)
     assert not set(METRICS) & set(results[False].history)
     assert results[True].history["loss"] == results[False].history["loss"]
