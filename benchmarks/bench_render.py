@@ -18,7 +18,7 @@ Tables:
    vertices), `eager` / `tf.function` / `XLA` (`jit_compile=True`), after
    warm-up (tracing and compilation excluded).
 2. The tiled renderer against the naive dense version of the same maths (all
-   pixels x all faces, `_render_silhouette_dense`, differentiated by
+   pixels x all faces, `tests/reference/silhouette_dense.py`, differentiated by
    TensorFlow), per image, at a batch small enough for the dense version to fit
    in memory; `ratio` = dense time / tiled time.
 3. Shaded renders (`render_shaded`, NumPy, one thread) per second at 256 x 256.
@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_render: needs the open hand model (mano_tf.open_hand): {e}")
         return 2
     from mano_tf.render.shaded import render_shaded
-    from mano_tf.render.silhouette import _render_silhouette_dense, render_silhouette
+    from mano_tf.render.silhouette import render_silhouette
+    from tests.reference.silhouette_dense import render_silhouette_dense
 
     memory = _PeakMemory(tf)
     device = "GPU" if memory.gpu else f"CPU ({os.cpu_count()} cores visible)"
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 small = {}
                 for name, render in (
                     ("tiled", render_silhouette),
-                    ("dense", _render_silhouette_dense),
+                    ("dense", render_silhouette_dense),
                 ):
                     progress.show(f"{name} {size}px {mode} {pass_name} batch {b}")
                     small[name] = measure(render, faces, size, vertices[:b], K[:b], mode, pass_name)

@@ -1,4 +1,4 @@
-"""Experiment configuration: a tree of dataclasses, YAML in and out, `--set` overrides.
+"""Experiment configuration, one job in one file: validated dataclasses, YAML, `--set` overrides.
 
 An `ExperimentConfig` holds five sections:
 
@@ -15,6 +15,10 @@ it may set only some fields), then `apply_overrides(cfg, ["model.width=96", ...]
 Every section validates itself on construction, so an invalid config cannot
 exist; errors are `ConfigError` and name the dotted field and the value, e.g.
 "model.num_stacks must be one of (1, 2, 4, 8). Received: model.num_stacks=3".
+
+One file on purpose: the sections share one type coercion and one error
+wording, and the dict / YAML / override functions walk the same dataclasses;
+most of the length is the documentation of each field, next to the field.
 """
 
 from __future__ import annotations
@@ -555,6 +559,9 @@ class TrainConfig(_Section):
             CPUs). `false` / `true` are still accepted and mean "none" /
             "mixed_float16".
         jit_compile: compile the train step with XLA.
+        metrics: log the streaming metrics of `hiu_tf.metrics.fit_metrics` (2D PCK,
+            mask IoU, MPJPE) in `fit`'s logs beside the loss terms; they are not part
+            of the loss.
         distribute: "default", "mirrored" or "multi_worker" (reads TF_CONFIG).
         seed: random seed set by the entry point.
     """
@@ -571,6 +578,7 @@ class TrainConfig(_Section):
     clipnorm: float | None = 1.0
     mixed_precision: bool | str = "none"
     jit_compile: bool = False
+    metrics: bool = True
     distribute: str = "default"
     seed: int = 0
 

@@ -16,6 +16,7 @@ import bench_infer  # noqa: E402
 import bench_int8  # noqa: E402
 import bench_learning  # noqa: E402
 import bench_tflite_layers  # noqa: E402
+import bench_train  # noqa: E402
 
 
 def test_bench_infer_model_specs():
@@ -473,3 +474,19 @@ def test_bench_mask_ceiling():
     assert hard[0] < hard[2] < 1.0
     with pytest.raises(ValueError, match="multiple"):
         bench_mask_ceiling.ceiling_iou(disks, 5)
+
+
+@pytest.mark.slow  # two tiny models traced and trained: about two minutes
+def test_bench_train_times_a_row_with_and_without_the_task_metrics(tmp_path, capsys):
+    from tests.hiu_tf.data.sources.stick_hand import stick_hand_model
+
+    hand = str(tmp_path / "stick.npz")
+    stick_hand_model().save_npz(hand)
+    argv = ["--batch-size", "2", "--steps", "1", "--warmup", "1", "--rounds", "2"]
+    argv += ["--jit", "off", "--mixed-precision", "none", "--metrics", "both"]
+    assert bench_train.main([*argv, "--hand-model", hand, "--set", "model.input_size=32"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("float32 ")]
+    assert [row[2] for row in rows] == ["off", "on"], out  # the metrics column
+    ratio = next(line for line in out.splitlines() if line.startswith("metrics on / off"))
+    assert float(ratio.split(": ")[1].split("x")[0]) > 0

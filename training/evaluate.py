@@ -1,4 +1,4 @@
-"""Evaluate a run on TFRecords: `metrics.json`, PCK-curve plots and FreiHAND predictions.
+"""One job, evaluating a run on TFRecords: `metrics.json`, PCK-curve plots, FreiHAND predictions.
 
     python -m hiu_tf evaluate --run runs/NAME --data data/rhd-eval
     python -m hiu_tf evaluate --run runs/NAME --data data/freihand-eval --format freihand
@@ -50,6 +50,7 @@ import numpy as np
 from hiu_tf import metrics
 from hiu_tf.errors import UserError
 from hiu_tf.keypoints import ANCHOR_KEYPOINT
+from mano_tf.checks import is_int
 
 logger = logging.getLogger(__name__)
 
@@ -299,10 +300,11 @@ def load_freihand_ground_truth(folder: str, count: int) -> tuple[np.ndarray, np.
 # --------------------------------------------------------------------------- main entry
 
 
-def _check_positive(value: int | None, flag: str, allow_none: bool = False) -> None:
+def _check_count(value: int | None, flag: str, allow_none: bool = False) -> None:
+    """EvaluationError unless `value` is an integer >= 1, in the wording of the CLI flags."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise EvaluationError(f"{flag} must be an integer >= 1. Received: {flag}={value!r}")
 
 
@@ -549,8 +551,8 @@ def evaluate_run(
     from hiu_tf.data import tfrecord
     from hiu_tf.runs import RunPaths, load_run
 
-    _check_positive(batch_size, "--batch-size")
-    _check_positive(max_samples, "--max-samples", allow_none=True)
+    _check_count(batch_size, "--batch-size")
+    _check_count(max_samples, "--max-samples", allow_none=True)
     if output_format not in (None, *FORMATS):
         raise EvaluationError(f"--format must be one of {FORMATS}. Received: {output_format!r}")
     if freihand_gt is not None and output_format != "freihand":

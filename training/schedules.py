@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from mano_tf.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="training")
 class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -56,16 +58,9 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(
                 f"peak_learning_rate must be > 0. Received: peak_learning_rate={peak_learning_rate}"
             )
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(
-                f"warmup_steps must be an int >= 0. Received: warmup_steps={warmup_steps}"
-            )
-        if decay_steps is not None and (
-            isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps < 1
-        ):
-            raise ValueError(
-                f"decay_steps must be an int >= 1 or None. Received: decay_steps={decay_steps}"
-            )
+        warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
+        if decay_steps is not None:
+            decay_steps = check_int(decay_steps, "decay_steps")
         if not 0 <= final_learning_rate <= peak_learning_rate:
             raise ValueError(
                 "final_learning_rate must be in [0, peak_learning_rate]. "

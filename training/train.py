@@ -27,7 +27,9 @@ Steps, in order:
    The global Keras policy is not touched.
 6. `compile(AdamW(WarmupCosineDecay, weight_decay, global_clipnorm=train.clipnorm),
    loss_config=config.loss, jit_compile=train.jit_compile)`; the loss is
-   `hiu_tf.losses.total_loss` and each term is logged as `loss_<term>`.
+   `hiu_tf.losses.total_loss` and each term is logged as `loss_<term>`. With
+   `train.metrics` the metrics of `hiu_tf.metrics.fit_metrics` (2D PCK, mask IoU,
+   MPJPE) are logged too; they are not part of the loss.
 7. Callbacks: TerminateOnNaN with a clear message (`TrainingDivergedError`), the
    learning rate in the logs, CSVLogger (`history.csv`), TensorBoard scalars and
    prediction-vs-ground-truth images (`logs/train`, `logs/images`; written with
@@ -70,6 +72,7 @@ from hiu_tf.config import (
 )
 from hiu_tf.errors import UserError
 from hiu_tf.losses import active_terms
+from hiu_tf.metrics import fit_metrics
 from hiu_tf.runs import RunPaths
 from training.callbacks import (
     EpochSummaries,
@@ -402,7 +405,8 @@ def train(
         dataset = dataset_from_config(
             data_config.data, image_size=config.input_size, training=True, seed=tc.seed
         )
-    dataset = fit_dataset(dataset, full_mask=needs_full_mask(config))
+    full_mask = needs_full_mask(config)
+    dataset = fit_dataset(dataset, full_mask=full_mask)
     infinite = (
         tf.data.experimental.cardinality(dataset) == tf.data.experimental.INFINITE_CARDINALITY
     )
@@ -430,9 +434,11 @@ def train(
         model = HIUModel(config.model, dtype=dtype_policy(tc.mixed_precision))
         model.build((None, size, size, 3))
         optimizer = make_optimizer(tc, total_steps, adjustable=time_budget_s is not None)
+        mask_label = "mask" if full_mask else "mask_small"
         model.compile(
             optimizer=optimizer,
             loss_config=config.loss,
+            task_metrics=fit_metrics(config.model, mask_label) if tc.metrics else (),
             jit_compile=bool(tc.jit_compile),
             run_eagerly=run_eagerly,
         )

@@ -1,4 +1,4 @@
-"""Differentiable silhouette rendering in pure TensorFlow (SoftRas-style), tiled and XLA-ready.
+"""One job, differentiable silhouette rendering: pure TensorFlow (SoftRas-style), tiled, XLA-ready.
 
 `render_silhouette` turns a batch of meshes in the camera frame into masks of
 probabilities. It needs no custom op: every step is a dense TensorFlow op with
@@ -63,12 +63,17 @@ hard silhouette; anything else dropped is an error, so size `K` with
 (3,012 faces) and MANO (1,538 faces) at 64 x 64 with 8 x 8 tiles: there the
 largest tile of a hand filling the crop has about 1,000 candidates, of which
 fewer than 512 face the camera (`K = 256` dropped front faces: IoU 0.95). The dense version (all pixels x all faces, `O(B H W F)`
-memory, differentiated by TensorFlow) is kept as the private
-`_render_silhouette_dense` for tests and benchmarks; both paths share
-`_pixel_face_terms`, `_soft_terms` and `_hard_terms`.
+memory, differentiated by TensorFlow), which tests and
+`benchmarks/bench_render.py` compare against, is
+`tests/reference/silhouette_dense.py`; it is built from this module's
+`_pixel_face_terms`, `_soft_terms` and `_hard_terms`, so both paths share them.
 
 Faces with a vertex closer than `near` (metres) are dropped: the renderer does
 not clip triangles against the camera plane.
+
+One file on purpose: the tiling, the culling, the work plan and the analytic
+gradient exist only for `render_silhouette` and share its per-(pixel, face)
+maths, and `SilhouetteRenderer` is a thin Keras layer around it.
 """
 
 from __future__ import annotations
@@ -707,39 +712,6 @@ def tile_face_counts(
     level = _tile_levels(bbox, valid, front, grid["rect"], margin)
     counts = tf.reduce_sum(tf.cast(level > 0, tf.int32), axis=-1)
     return tf.reshape(counts, [-1, grid["tiles_y"], grid["tiles_x"]])
-
-
-def _render_silhouette_dense(
-    vertices: Any,
-    faces: Any,
-    intrinsics: Any,
-    height: int,
-    width: int,
-    sigma: float = 1e-4,
-    mode: str = "soft",
-    near: float = 1e-3,
-) -> tf.Tensor:
-    """The same maths without tiling, culling or custom gradient: all pixels x all faces.
-
-    `O(B H W F)` memory; TensorFlow differentiates it. The reference for tests and
-    benchmarks; arguments as in `render_silhouette`.
-    """
-    _check_options(height, width, sigma, mode, 1, 1, near, 1.0)
-    vertices, faces, intrinsics = _convert_inputs(vertices, faces, intrinsics)
-    tri, _, valid, _ = _project_faces(vertices, faces, intrinsics, near)
-    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    px = tf.constant((cols.reshape(1, -1, 1) + 0.5).astype(np.float32))  # [1, HW, 1]
-    py = tf.constant((rows.reshape(1, -1, 1) + 0.5).astype(np.float32))
-    inside, d2, _ = _pixel_face_terms(
-        px, py, tri[:, tf.newaxis], with_distance=mode == "soft"
-    )  # [B, HW, F]
-    slot_valid = valid[:, tf.newaxis]  # [B, 1, F]
-    if mode == "hard":
-        values = _hard_terms(inside, slot_valid)
-    else:
-        total = _soft_terms(inside, d2, slot_valid, _inv_sigma_px(sigma, height, width))
-        values = -tf.math.expm1(-total)
-    return tf.reshape(values, [-1, height, width])
 
 
 @keras.saving.register_keras_serializable(package="mano_tf")

@@ -709,3 +709,8 @@ def test_mesh_health_matches_numpy_and_counts_labelled_samples():
     # Without the outputs or labels, nothing is reported.
     assert losses.mesh_health({}, lab) == {}
     assert set(losses.mesh_health(out, {})) == set()
+
+
+def test_task_metrics_must_be_keras_metrics():
+    with pytest.raises(ValueError, match=r"task_metrics must be keras.metrics.Metric objects"):
+        losses.MultiTaskLossMixin.set_task_metrics(object(), ["pck_2d"])

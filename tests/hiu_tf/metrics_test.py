@@ -507,3 +507,22 @@ def test_keras_metrics_serialise(metric):
     restored = keras.metrics.deserialize(keras.metrics.serialize(metric))
     assert type(restored) is type(metric)
     assert restored.get_config() == metric.get_config()
+
+
+def test_fit_metrics_follow_the_model_outputs():
+    import dataclasses
+
+    from hiu_tf.presets import preset
+
+    cfg = preset("tiny").model
+    chosen = {m.name: m for m in metrics.fit_metrics(cfg)}
+    assert list(chosen) == ["pck_2d_heatmap", "pck_2d_mesh", "mask_iou", "mpjpe_3d_mm"]
+    assert chosen["pck_2d_mesh"].threshold == metrics.PCK_CROP_FRACTION * cfg.input_size
+    assert chosen["pck_2d_heatmap"].pred_key == "keypoints_px_heatmap"
+    mask = chosen["mask_iou"]
+    assert (mask.pred_key, mask.true_key) == (f"stack{cfg.num_stacks}_mask_logits", "mask_small")
+    refined = dataclasses.replace(cfg, mask_refine_width=8)
+    mask = metrics.fit_metrics(refined, mask_label="mask")[2]
+    assert (mask.pred_key, mask.true_key) == ("mask_logits", "mask")
+    bare = dataclasses.replace(cfg, tasks=("heatmap",), mesh_head=False, render_mask=False)
+    assert [m.name for m in metrics.fit_metrics(bare)] == ["pck_2d_heatmap"]

@@ -28,6 +28,7 @@ from tests.hiu_tf.data.sources.stick_hand import stick_hand_model
 from training.train import TrainError, TrainingDivergedError, history_rows, make_strategy, train
 
 SIZE = 32
+METRICS = ("pck_2d_heatmap", "pck_2d_mesh", "mask_iou", "mpjpe_3d_mm")  # fit_metrics's names
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -122,6 +123,7 @@ def test_run_folder_and_resume_after_a_kill(hand_npz, tmp_path):
     assert [r["epoch"] for r in rows] == [0]
     terms = {"loss_heatmap", "loss_pof", "loss_mask", "loss_bone_3d", "loss_reproj_2d"}
     assert terms | {"loss", "learning_rate"} <= set(rows[0])
+    assert set(METRICS) <= set(rows[0])  # train.metrics is on by default
     assert all(np.isfinite(v) for v in rows[0].values())
     # The synthetic source had no path: shards were made in the run's cache.
     assert glob.glob(os.path.join(run, "cache", "synthetic-*", "*.tfrecord"))
@@ -197,6 +199,47 @@ def test_loss_goes_down_on_a_fixed_mixed_batch_without_nan(hand_npz, tmp_path):
     assert all(np.isfinite(v) for row in steps.means for v in row.values())
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
     assert set(result.history) >= {"loss_ssl_mask", "loss_ssl_2d", "loss_render_mask"}
+
+
+def test_task_metrics_are_logged_and_change_nothing_that_is_learnt(hand_npz, tmp_path):
+    from hiu_tf import metrics
+    from hiu_tf.model import mask_output_key
+
+    batch = _mixed_batch(hand_npz)
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    quiet = dict(dataset=dataset, epochs=1, steps_per_epoch=2, run_eagerly=True, images=0)
+    results = {
+        on: train(
+            _config(hand_npz, f"train.metrics={str(on).lower()}"),
+            str(tmp_path / f"run-{on}"),
+            verbose=0,
+            **quiet,
+        )
+        for on in (True, False)
+    }
+    assert set(METRICS) <= set(results[True].history)
+    assert not set(METRICS) & set(results[False].history)
+    assert results[True].history["loss"] == results[False].history["loss"]
+    for a, b in zip(results[True].model.weights, results[False].model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+    # evaluate (and fit's validation) reports them too, streamed over the batch's labels.
+    model = results[True].model
+    images, labels = batch["image"], {k: v for k, v in batch.items() if k != "image"}
+    logs = model.evaluate(images, labels, batch_size=2, return_dict=True, verbose=0)
+    out = {k: np.asarray(v) for k, v in model.predict_on_batch(images).items()}
+    labels = {k: v.numpy() for k, v in labels.items()}
+    has_3d = labels["has_3d"] > 0
+    mpjpe = 1000 * metrics.mpjpe(out["joints_cam"][has_3d], labels["joints_cam"][has_3d], root=0)
+    assert logs["mpjpe_3d_mm"] == pytest.approx(mpjpe, rel=1e-5)
+    visible = labels["keypoint_visible"] * labels["has_2d"][:, None]
+    errors = metrics.keypoint_errors(out["keypoints_px"], labels["keypoints_px"])
+    pck = metrics.pck_curve(errors, [0.0, metrics.PCK_CROP_FRACTION * SIZE], visible)[1]
+    assert logs["pck_2d_mesh"] == pytest.approx(pck, abs=1e-6)
+    logits = out[mask_output_key(out, model.model_config.num_stacks)][..., 0]
+    truth = labels["mask_small"].reshape(logits.shape)  # tiny: no MaskRefiner, same size
+    iou = metrics.mean_iou(logits > 0, truth, valid=labels["has_mask"])
+    assert logs["mask_iou"] == pytest.approx(iou, abs=1e-6)
 
 
 def test_nan_image_stops_with_a_clear_message(hand_npz, tmp_path):
@@ -288,7 +331,37 @@ _DISTRIBUTED = textwrap.dedent(
         cfg, run, epochs=1, steps_per_epoch=1, synthetic_samples=4, run_eagerly=True, verbose=0
     )
     strategy = result.model.distribute_strategy
+
+    # The task metrics over the replicas vs NumPy over the whole batch; the flags
+    # differ between the replicas' halves, so a mean of per-replica means would differ.
+    import numpy as np
+    from hiu_tf import metrics, targets
+    from hiu_tf.data.sources import synthetic
+    from hiu_tf.model import mask_output_key
+
+    gen = synthetic.SyntheticGenerator(synthetic.SynthConfig(image_size=32), npz)
+    samples = [s for _, s in gen.generate(5, range(4))]
+    batch = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+    batch["has_3d"] = np.array([1, 1, 1, 0], np.float32)
+    batch["has_mask"] = np.array([1, 0, 1, 1], np.float32)
+    batch = targets.make_targets({k: tf.constant(v) for k, v in batch.items()}, heatmap_size=8)
+    images = batch.pop("image")
+    logs = result.model.evaluate(images, batch, batch_size=4, return_dict=True, verbose=0)
+    out = {k: np.asarray(v) for k, v in result.model(images, training=False).items()}
+    labels = {k: v.numpy() for k, v in batch.items()}
+    keep = labels["has_3d"] > 0
+    logits = out[mask_output_key(out, cfg.model.num_stacks)][..., 0]
     print("RESULT", json.dumps({
+        "mpjpe": [
+            logs["mpjpe_3d_mm"],
+            1000 * metrics.mpjpe(out["joints_cam"][keep], labels["joints_cam"][keep], root=0),
+        ],
+        "mask_iou": [
+            logs["mask_iou"],
+            metrics.mean_iou(
+                logits > 0, labels["mask_small"].reshape(logits.shape), labels["has_mask"]
+            ),
+        ],
         "mirrored": isinstance(strategy, tf.distribute.MirroredStrategy),
         "multi_worker": isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy),
         "replicas": strategy.num_replicas_in_sync,
@@ -321,6 +394,8 @@ def test_mirrored_strategy_on_two_logical_cpus(hand_npz, tmp_path):
     assert result["iterations"] == 1
     assert np.isfinite(result["loss"])
     assert runs.RunPaths(str(tmp_path / "run")).latest_checkpoint()[0] == 1
+    for name in ("mpjpe", "mask_iou"):  # (streamed over 2 replicas, NumPy)
+        assert result[name][0] == pytest.approx(result[name][1], rel=1e-5, abs=1e-6), name
 
 
 @pytest.mark.slow

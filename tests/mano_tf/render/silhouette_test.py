@@ -17,6 +17,7 @@ from tests.mano_tf.render.meshes import (
     project_np,
     reference_coverage,
 )
+from tests.reference.silhouette_dense import render_silhouette_dense
 
 # --------------------------------------------------------------------------------------
 # Exactness of the hard mode, and the NumPy reference against cv2.fillPoly.
@@ -111,7 +112,7 @@ def test_tiled_matches_dense(mode):
     sigma = sigma_from_pixels(0.7, 30, 44)
     kwargs = {"sigma": sigma, "mode": mode}
     tiled = render_silhouette(vertices, faces, K, 30, 44, tile_size=8, faces_per_chunk=16, **kwargs)
-    dense = sil._render_silhouette_dense(vertices, faces, K, 30, 44, **kwargs)
+    dense = render_silhouette_dense(vertices, faces, K, 30, 44, **kwargs)
     assert tiled.shape == (2, 30, 44)
     np.testing.assert_allclose(tiled.numpy(), dense.numpy(), atol=1e-5)
 
@@ -131,7 +132,7 @@ def test_analytic_gradient_matches_autodiff_of_dense():
         return [g.numpy() for g in tape.gradient(loss, [v, k])]
 
     tiled = grads(lambda *a, **kw: render_silhouette(*a, faces_per_chunk=16, **kw))
-    dense = grads(sil._render_silhouette_dense)
+    dense = grads(render_silhouette_dense)
     for t, d in zip(tiled, dense, strict=True):
         assert np.abs(d).max() > 0
         np.testing.assert_allclose(t, d, atol=1e-4 * np.abs(d).max())

@@ -12,6 +12,7 @@ import pytest
 from hiu_tf.__main__ import main
 from hiu_tf.data import schema, tfrecord
 from hiu_tf.data.sources import synthetic
+from hiu_tf.data.sources.base import ReaderError
 from tests.hiu_tf.data.sources.hands import write_rgb
 from tests.hiu_tf.data.sources.stick_hand import stick_hand_model
 
@@ -157,7 +158,7 @@ def test_user_backgrounds(tmp_path):
         corner = (sample["image"][0, 0] * 255).round()
         np.testing.assert_allclose(corner, (10, 200, 30), atol=3)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(synthetic.ReaderError, match="no images found"):
+    with pytest.raises(ReaderError, match="no images found"):
         synthetic.SyntheticGenerator(cfg, stick_hand_model(), backgrounds=str(tmp_path / "empty"))
 
 
