@@ -3,9 +3,9 @@
 Canonical order (FreiHAND / OpenPose / MediaPipe), used everywhere inside the project:
 0 wrist; 1-4 thumb (CMC, MCP, IP, tip); 5-8 index (MCP, PIP, DIP, tip);
 9-12 middle; 13-16 ring; 17-20 pinky (MCP, PIP, DIP, tip).
-Other orders are mapped to this one where they are defined: RHD's here, STB's with
-its reader (`hiu_tf/data/sources/stb.py`), MANO's with the hand model
-(`mano_tf/hand_model.py`); `docs/references.md` lists them side by side.
+The datasets' orders are mapped to this one here (RHD, STB); MANO's joint order is
+defined with the hand model (`mano_tf/hand_model.py`, which cannot import this
+package) and re-exported here. `docs/references.md` lists them side by side.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ ANCHOR_KEYPOINT = 9
 # RHD (lmb-freiburg/hand3d): wrist, then each finger tip -> MCP (thumb, index, middle, ring,
 # pinky). canonical[i] = rhd[RHD_TO_CANONICAL[i]].
 RHD_TO_CANONICAL = (0,) + tuple(1 + 4 * f + (3 - k) for f in range(5) for k in range(4))
+# STB: 0 palm; 1-4 pinky 01-04; 5-8 ring; 9-12 middle; 13-16 index; 17-20 thumb (01 = base).
+# canonical[i] = stb[STB_TO_CANONICAL[i]].
+STB_TO_CANONICAL = (0,) + tuple(1 + 4 * (4 - f) + k for f in range(5) for k in range(4))
 
 # Colours (BGR, 0-255) per finger for drawing: thumb, index, middle, ring, pinky.
 FINGER_COLORS_BGR = (

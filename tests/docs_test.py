@@ -134,7 +134,7 @@ def test_broken_pointers_are_found(tmp_path):
 def test_references_page_matches_the_keypoint_and_mano_code():
     # docs/references.md restates the orders and ids of the code; they must not drift apart.
     from hiu_tf import keypoints
-    from hiu_tf.data.sources.stb import STB_TO_CANONICAL
+    from hiu_tf.keypoints import STB_TO_CANONICAL
     from mano_tf.hand_model import MANO_PARENTS, MANO_TIP_VERTEX_IDS, MANO_TO_CANONICAL
 
     page = (ROOT / "docs" / "references.md").read_text(encoding="utf-8")

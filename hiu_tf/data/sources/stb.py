@@ -19,7 +19,8 @@ Conversions:
 * 2D keypoints: projections with the SK colour intrinsics
   `fx = 607.92271, fy = 607.88192, cx = 314.78337, cy = 236.42484`;
 * joint order: STB is palm, then pinky, ring, middle, index, thumb, each
-  `01` (base) -> `04` (tip); mapped to the canonical order by `STB_TO_CANONICAL`;
+  `01` (base) -> `04` (tip); mapped to the canonical order by
+  `hiu_tf.keypoints.STB_TO_CANONICAL`;
 * root: STB annotates the *palm centre*, not the wrist. With `root="wrist"`
   (default) keypoint 0 becomes `palm + (palm - middle MCP)`, i.e. the palm
   centre extrapolated once more along the middle finger's metacarpal (public
@@ -43,6 +44,7 @@ import zlib
 import numpy as np
 
 from hiu_tf.data.sources.base import Reader, ReaderError, crop_sample, read_image, require_dir
+from hiu_tf.keypoints import STB_TO_CANONICAL
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +54,6 @@ SPLIT_SEQUENCES = {
     "eval": SEQUENCES[:2],
     "all": SEQUENCES,
 }
-# STB: 0 palm; 1-4 pinky 01-04; 5-8 ring; 9-12 middle; 13-16 index; 17-20 thumb (01 = base).
-# canonical[i] = stb[STB_TO_CANONICAL[i]].
-STB_TO_CANONICAL = (0, 17, 18, 19, 20, 13, 14, 15, 16, 9, 10, 11, 12, 5, 6, 7, 8, 1, 2, 3, 4)
 SK_INTRINSICS = np.array(
     [[607.92271, 0.0, 314.78337], [0.0, 607.88192, 236.42484], [0.0, 0.0, 1.0]]
 )

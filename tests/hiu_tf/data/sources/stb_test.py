@@ -7,6 +7,7 @@ from scipy.io import savemat
 from hiu_tf.data import schema
 from hiu_tf.data.sources import stb
 from hiu_tf.data.sources.base import ReaderError
+from hiu_tf.keypoints import STB_TO_CANONICAL
 from tests import image_files
 from tests.hiu_tf.data.sources.hands import draw, project, random_joints, wrist_is_red, write_rgb
 
@@ -14,7 +15,7 @@ from tests.hiu_tf.data.sources.hands import draw, project, random_joints, wrist_
 def _to_stb_depth_mm(canonical: np.ndarray) -> np.ndarray:
     """Canonical joints (m, colour camera, wrist) -> STB handPara columns (mm, depth camera, palm)."""
     stb_order = np.zeros_like(canonical)
-    stb_order[list(stb.STB_TO_CANONICAL)] = canonical
+    stb_order[list(STB_TO_CANONICAL)] = canonical
     stb_order[0] = (canonical[0] + canonical[9]) / 2.0  # the palm centre
     return (stb_order * 1000.0) @ stb._sk_rotation().T + stb.SK_TRANSLATION_MM
 
