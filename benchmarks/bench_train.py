@@ -5,6 +5,7 @@ Usage (from the repository root):
     python benchmarks/bench_train.py --preset tiny                    # on a CPU
     python benchmarks/bench_train.py --preset paper-4stack --batch-size 32 --steps 50
     python benchmarks/bench_train.py --preset mobile --mixed-precision mixed_float16 --jit both
+    python benchmarks/bench_train.py --config training/configs/demo.yaml --metrics both
     python benchmarks/bench_train.py --metrics both --rounds 5        # the cost of train.metrics
 
 Each row builds the preset's `HIUModel` under one dtype policy, compiles it as
@@ -141,8 +142,10 @@ def _measure(config, precision: str, jit: bool, metrics: list[bool], data, args)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hiu_tf.cli.config_args import add_config_arguments, resolve_config
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="tiny", help="a preset of hiu_tf.presets")
+    add_config_arguments(parser, example="model.input_size=128")
     parser.add_argument("--batch-size", type=int, default=8, help="global batch size")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps per row")
@@ -168,15 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hand-model", help="override model.hand_model (a MANO .pkl / .npz, or open:right)"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set model.input_size=128 (repeatable)",
-    )
     args = parser.parse_args(argv)
+    if args.preset is None and args.config is None:
+        args.preset = "tiny"  # the default model: small enough for a CPU
     for name in ("batch_size", "steps", "warmup", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -184,13 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from hiu_tf.config import apply_overrides
-    from hiu_tf.presets import preset
-
-    overrides = list(args.overrides)
     if args.hand_model:
-        overrides.append(f"model.hand_model={args.hand_model}")
-    config = apply_overrides(preset(args.preset), overrides)
+        args.overrides.append(f"model.hand_model={args.hand_model}")
+    config = resolve_config(args)
     gpu = bool(tf.config.list_physical_devices("GPU"))
     mixed = args.mixed_precision or ("mixed_float16" if gpu else "mixed_bfloat16")
     precisions = ["none"] + ([mixed] if mixed != "none" else [])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mano_tf.hand_model import (
+    ARRAY_FIELDS,
     HandModel,
     HandModelError,
     UnsafePickleError,
@@ -66,18 +67,7 @@ def test_npz_round_trip(tmp_path):
     model.save_npz(dst)
     again = load_hand_model(dst)
     assert again.name == model.name and again.side == model.side
-    for field in (
-        "v_template",
-        "faces",
-        "shapedirs",
-        "posedirs",
-        "J_regressor",
-        "weights",
-        "parents",
-        "hands_components",
-        "hands_mean",
-        "tip_vertex_ids",
-    ):
+    for field in ARRAY_FIELDS:
         np.testing.assert_array_equal(getattr(again, field), getattr(model, field))
 
 
