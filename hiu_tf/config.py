@@ -224,8 +224,8 @@ class ModelConfig(_Section):
         head_gradient_scale: multiplies the gradient that the regressor head sends back
             into the shared backbone during training (the forward pass is unchanged):
             1 = the paper's end-to-end training, in which the mesh terms swamp the
-            heat-map, mask and POF terms on the shared trunk (docs/learning.md: heat-map
-            median error 8.0 px against 4.2 px at 0.01 after 4,000 demo steps); 0 = the
+            heat-map, mask and POF terms on the shared trunk (docs/learning.md, "What
+            fixed them"; the figures are in docs/results.md); 0 = the
             head learns on the backbone's features as they are, and the last stack's
             task attention, which only the head reads, gets no gradient at all. The
             default, 0.01, keeps that fusion learning (Adam's steps do not depend on a
@@ -237,7 +237,7 @@ class ModelConfig(_Section):
             dense mesh is the union of thousands of soft triangles, so it spills
             over its outline by a few widths; wider edges make the rendered-mask
             error smallest for a hand drawn too small, i.e. too far from the camera
-            (1 px at 16 x 16: 1.6 times the true depth). At 1/512 of the side the
+            (docs/results.md). At 1/512 of the side the
             error is smallest within 2 % of the true depth at every map size (a
             test checks it on the open hand), at the price of gradients only near
             the outline.
@@ -504,11 +504,11 @@ class LossConfig(_Section):
     `mask_fine`, `mask_iou` and the last six are not in the paper (`hiu_tf.losses` says what
     each does and why); `training/configs/objective-paper.yaml` switches them off.
 
-    The heat-map and POF terms are pixel means of sparse maps: about 0.05 and 0.012
-    for an all-zero prediction on 16 x 16 maps, and smaller on larger maps (the
-    Gaussians and bones cover a smaller share of the pixels), while the mesh terms
-    are about 1 (with the default Gaussians of 2 map pixels; a Gaussian of 1 pixel
-    makes the heat-map term 4 times smaller). Weights of 1 let the mesh terms
+    The heat-map and POF terms are pixel means of sparse maps, so an all-zero
+    prediction scores far below 1 (docs/results.md), and less on larger maps (the
+    Gaussians and bones cover a smaller share of the pixels; a narrower Gaussian
+    lowers the heat-map term further), while the mesh terms are about 1. Weights
+    of 1 let the mesh terms
     dominate; the demo, on 16 x 16 maps with 1-pixel Gaussians, uses 120 and 50
     (`training/configs/demo.yaml`, docs/learning.md).
     """

@@ -59,10 +59,9 @@ A tile with more than `K` candidates keeps the highest levels: front faces
 overlapping the tile, then back faces overlapping it, then faces only in the
 dilated margin. For a closed mesh, dropping back faces does not change the
 hard silhouette; anything else dropped is an error, so size `K` with
-`tile_face_counts`. The default `K = 1024` is exact for the open hand model
-(3,012 faces) and MANO (1,538 faces) at 64 x 64 with 8 x 8 tiles: there the
-largest tile of a hand filling the crop has about 1,000 candidates, of which
-fewer than 512 face the camera (`K = 256` dropped front faces: IoU 0.95). The dense version (all pixels x all faces, `O(B H W F)`
+`tile_face_counts`. The default `K = 1024` is chosen to be exact for the open
+hand model (3,012 faces) and MANO (1,538 faces) at 64 x 64 with 8 x 8 tiles
+(the counts behind it are in docs/results.md). The dense version (all pixels x all faces, `O(B H W F)`
 memory, differentiated by TensorFlow), which tests and
 `benchmarks/bench_render.py` compare against, is
 `tests/reference/silhouette_dense.py`; it is built from this module's
@@ -586,8 +585,8 @@ def _tile_levels(
 def _select_faces(level: tf.Tensor, k: int) -> tf.Tensor:
     """Keeps up to `k` candidates per tile: by level, then by face index.
 
-    `top_k` on the levels (ties go to the lower index); measured here, it is
-    faster than a stream compaction by cumulative sums and a segment max.
+    `top_k` on the levels (ties go to the lower index): faster than a stream
+    compaction by cumulative sums and a segment max (docs/results.md).
 
     Args:
         level: `[B, T, F]` int32 from `_tile_levels`.
