@@ -54,6 +54,14 @@ def masked_mean(values, weights) -> tf.Tensor:
 # --------------------------------------------------------------------------- backbone
 
 
+def _channel_mse(pred, target, name: str, shown: str) -> tf.Tensor:
+    """`[B, C]` pixel-mean squared error of each channel of `[B, h, h, C]` maps."""
+    pred = _float(pred, name)
+    target = _float(target, "target", pred)
+    _check_rank(pred, name, 4, shown)
+    return tf.reduce_mean(tf.square(pred - target), axis=(1, 2))
+
+
 def heatmap_loss(heatmaps, target, keypoint_visible, has_2d) -> tf.Tensor:
     """Heat-map MSE: pixel-mean squared error per map, mean over the labelled maps.
 
@@ -66,10 +74,7 @@ def heatmap_loss(heatmaps, target, keypoint_visible, has_2d) -> tf.Tensor:
     Returns:
         Scalar (float32; float64 for float64 inputs).
     """
-    heatmaps = _float(heatmaps, "heatmaps")
-    target = _float(target, "target", heatmaps)
-    _check_rank(heatmaps, "heatmaps", 4, "[B, h, h, K]")
-    per_map = tf.reduce_mean(tf.square(heatmaps - target), axis=(1, 2))  # [B, K]
+    per_map = _channel_mse(heatmaps, target, "heatmaps", "[B, h, h, K]")
     weights = _float(keypoint_visible, "keypoint_visible", per_map)
     weights = weights * _float(has_2d, "has_2d", per_map)[:, None]
     return masked_mean(per_map, weights)
@@ -87,11 +92,7 @@ def pof_loss(pof, target, weight) -> tf.Tensor:
     Returns:
         Scalar (float32; float64 for float64 inputs).
     """
-    pof = _float(pof, "pof")
-    target = _float(target, "target", pof)
-    _check_rank(pof, "pof", 4, "[B, h, h, C]")
-    per_channel = tf.reduce_mean(tf.square(pof - target), axis=(1, 2))  # [B, C]
-    return masked_mean(per_channel, weight)
+    return masked_mean(_channel_mse(pof, target, "pof", "[B, h, h, C]"), weight)
 
 
 def mask_loss(logits, mask, has_mask) -> tf.Tensor:
