@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from hiu_tf.data.sources.base import ReaderError, read_image
-from hiu_tf.image import image_files_under
+from hiu_tf.image import ImageError, image_files_under
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class BackgroundBank:
             return self._cache[index]
         try:
             image = read_image(self.paths[index])
-        except Exception as e:  # a corrupt background is skipped, not fatal
+        except ImageError as e:  # a missing or corrupt background is skipped, not fatal
             logger.warning("skipping background %s: %s", self.paths[index], e)
             image = None
         if image is not None:
