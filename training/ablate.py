@@ -234,8 +234,11 @@ def run_ablation(
     steps = steps if steps is not None else previous.get("steps")
     calibration = previous.get("calibration")
     if steps is None:
-        reference = next(v for v in chosen if _sources(v, data, out, train_samples))
-        config = variant_config(base, reference, 0, _sources(reference, data, out, train_samples))
+        # The first variant with data to train on (an ssl split is written or reused once).
+        reference, sources = next(
+            (v, found) for v in chosen if (found := _sources(v, data, out, train_samples))
+        )
+        config = variant_config(base, reference, 0, sources)
         echo(f"calibrating: {CALIBRATION_STEPS} steps of {reference.name}")
         steps, step_time = calibrate_steps(
             config, os.path.join(out, "calibration"), budget_minutes * 60.0, run_eagerly=run_eagerly
