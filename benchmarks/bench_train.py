@@ -82,7 +82,9 @@ def _batch(tf, np, size: int, heatmap_size: int, batch_size: int, seed: int = 0)
     batch = targets.make_targets(
         {k: tf.constant(v) for k, v in sample.items()}, heatmap_size=heatmap_size
     )
-    labels = {k: v for k, v in batch.items() if k not in ("image", "mask")}
+    # The full-resolution mask stays a label, as in hiu_tf.data.pipeline: the
+    # refiner's `mask_fine` term reads it.
+    labels = {k: v for k, v in batch.items() if k != "image"}
     return batch["image"], labels
 
 
