@@ -35,6 +35,14 @@ variants); `--rounds N` times the TFLite files in N rounds that go through
 every model in turn, keeping each file's fastest median, so that machine noise
 hits the variants alike.
 
+`--reference PATH...` times other `.tflite` files (for example MediaPipe's
+`hand_landmark_full.tflite` and `hand_landmark_lite.tflite`, from a path you
+give: nothing is downloaded) in the same interleaved rounds as our TFLite files,
+on 1 and 2 threads, and prints a second table: every reference and every one of
+our files with its latency, its ratio to the first reference's, and its GFLOPs
+and weights as `export.tflite.graph_cost` reads them off the file (convolutions
+and dense layers only, counted the same way for every file).
+
 `--segments` also times, for our models' fp32 and int8 files on one thread,
 the graph cut down to the ops that the stem's output needs, to the ops that
 the trunk's outputs need (the tensors that cross into the float tail), the
@@ -193,6 +201,54 @@ def _tflite_latency(path: str, size: int, threads: int, runs: int, warmup: int) 
     runner = interpreter.get_signature_runner("serving_default")
     image = (np.random.default_rng(1).random((1, size, size, 3)) * 255).astype(np.float32)
     return median_ms(lambda: runner(images=image), runs, warmup)
+
+
+def _file_latency(path: str, threads: int, runs: int, warmup: int) -> float:
+    """Median ms of `invoke` on any `.tflite` file, its inputs filled with random values."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path, num_threads=threads)
+    interpreter.allocate_tensors()
+    rng = np.random.default_rng(1)
+    for detail in interpreter.get_input_details():
+        dtype = np.dtype(detail["dtype"])
+        if dtype.kind == "f":
+            value = rng.random(detail["shape"]).astype(dtype)
+        else:
+            info = np.iinfo(dtype)
+            value = rng.integers(info.min, info.max, detail["shape"], endpoint=True, dtype=dtype)
+        interpreter.set_tensor(detail["index"], value)
+    return median_ms(interpreter.invoke, runs, warmup)
+
+
+def _reference_path(text: str) -> str:
+    """Checks a `--reference` file (argparse type)."""
+    if not text.endswith(".tflite"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a .tflite file")
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: no such file")
+    return text
+
+
+def reference_table(results: dict, costs: dict, names: list[str]) -> list[str]:
+    """Lines of the table against the reference files: `results["NAME/file/THREADS"]` ms,
+    `costs[NAME]` (`export.tflite.graph_cost`), ratios to `names[0]`, the first reference."""
+    width = max(14, *(len(name) for name in names))
+    header = (
+        f"{'file':<{width}}"
+        + "".join(f"{f'{t} thr ms':>10}{'ratio':>7}" for t in THREADS)
+        + f"{'GFLOPs':>9}{'M weights':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for name in names:
+        row = f"{name:<{width}}"
+        for t in THREADS:
+            ms = results[f"{name}/file/{t}"]
+            row += f"{ms:>10.2f}{ms / results[f'{names[0]}/file/{t}']:>7.2f}"
+        cost = costs[name]
+        lines.append(row + f"{cost['flops'] / 1e9:>9.3f}{cost['params'] / 1e6:>11.3f}")
+    lines.append(f"(ratio: the file's time over {names[0]}'s, same thread count)")
+    return lines
 
 
 def _pruned(content: bytes, outputs: list[int]) -> bytes:
@@ -438,6 +494,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=1, help="interleaved rounds of the TFLite timings"
     )
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        type=_reference_path,
+        default=[],
+        metavar="PATH",
+        help="other .tflite files timed beside ours (ratios to the first one)",
+    )
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tf-worker", action="store_true", help=argparse.SUPPRESS)
@@ -453,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.tf_worker:
         _tf_worker(args)
         return 0
+    from export.tflite import graph_cost
+
     with tempfile.TemporaryDirectory(prefix="bench_infer_") as folder:
         sizes = {}
         results: dict[str, float] = {}
@@ -480,7 +546,30 @@ def main(argv: list[str] | None = None) -> int:
             for quant in quants
             for threads in THREADS
         }
+        # The reference files, then our TFLite files, all timed by `_file_latency` in the
+        # same rounds as the rest, so that the ratios compare like with like.
+        references = {}
+        for path in args.reference:
+            stem = os.path.splitext(os.path.basename(path))[0]
+            references[stem if stem not in references else path] = path
+        if references:
+            for name, paths in all_paths.items():
+                for quant in quants:
+                    references[f"{name} {quant}"] = paths[quant]
+        measures.update(
+            {
+                f"{name}/file/{threads}": lambda p=path, t=threads: _file_latency(
+                    p, t, args.runs, args.warmup
+                )
+                for name, path in references.items()
+                for threads in THREADS
+            }
+        )
         results.update(best_of_rounds(measures, args.rounds))
+        costs = {}
+        for name, path in references.items():
+            with open(path, "rb") as f:
+                costs[name] = graph_cost(f.read())
         for threads in () if args.no_tf else THREADS:
             print(
                 f"timing Keras and SavedModel with {threads} thread(s)", file=sys.stderr, flush=True
@@ -519,6 +608,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<{width}} {quant:<6}{t['stem']:>8.2f}{t['trunk']:>8.2f}"
                 f"{t['whole']:>8.2f}{t['whole'] - t['trunk']:>8.2f}{parts}"
             )
+    if references:
+        print(f"\nAgainst the reference files, median ms, batch 1 ({args.runs} runs{rounds})")
+        print("\n".join(reference_table(results, costs, list(references))))
     for name, t in scopes.items():
         print(f"\nTFLite int8 parts of {name}, 1 thread, ms (from cuts; best of {SCOPE_ROUNDS})")
         for scope, ms in t.items():

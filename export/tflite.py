@@ -312,6 +312,66 @@ def op_counts(content: bytes) -> collections.Counter:
     return counts
 
 
+# Ops whose multiply-adds `graph_cost` counts, and the index of their weight input.
+_WEIGHTED_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "TRANSPOSE_CONV": 1, "FULLY_CONNECTED": 1}
+
+
+def graph_cost(content: bytes) -> dict[str, int]:
+    """FLOPs (multiply-add = 2) and weights of a flatbuffer's convolutions and dense layers.
+
+    Read off the graph, so that any `.tflite` file (ours or another project's)
+    is counted the same way: `CONV_2D`, `DEPTHWISE_CONV_2D`, `TRANSPOSE_CONV` and
+    `FULLY_CONNECTED` (weights given as a constant), from the static tensor shapes;
+    element-wise ops, pooling, resizing and the rest are not counted, as in the
+    usual "GFLOPs of convolutions" of phone models. `params` counts the elements
+    of those ops' constant weights and biases (each constant once), so in our files
+    it includes the hand model's arrays that run as `FULLY_CONNECTED`.
+
+    Returns:
+        `{"flops": ..., "params": ...}`, for one image where the batch is dynamic (the
+        file's shapes hold 1 there; its shape signatures hold -1).
+
+    Raises:
+        ExportError: a counted op with an unknown dimension in its shapes.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    flops, weights = 0, set()
+
+    def is_constant(tensor) -> bool:
+        buffer = model.buffers[tensor.buffer]
+        return (buffer.data is not None and len(buffer.data) > 0) or (buffer.offset or 0) > 1
+
+    for index, sg in enumerate(model.subgraphs):
+        for op in sg.operators:
+            name = op_name(model, op)
+            if name not in _WEIGHTED_OPS:
+                continue
+            w = sg.tensors[op.inputs[_WEIGHTED_OPS[name]]]
+            out = sg.tensors[op.outputs[0]]
+            shapes = [out.shape, w.shape]
+            if name == "TRANSPOSE_CONV":
+                shapes.append(sg.tensors[op.inputs[2]].shape)
+            if any(d < 0 for shape in shapes for d in shape):
+                raise ExportError(f"{name} has an unknown dimension: {shapes}")
+            if name == "FULLY_CONNECTED" and not is_constant(w):
+                continue  # a product of two activations: not a layer
+            if name == "CONV_2D":  # weights [out, kh, kw, in / groups]
+                flops += 2 * int(np.prod(out.shape)) * int(np.prod(w.shape[1:]))
+            elif name == "DEPTHWISE_CONV_2D":  # weights [1, kh, kw, out]
+                flops += 2 * int(np.prod(out.shape)) * int(w.shape[1] * w.shape[2])
+            elif name == "TRANSPOSE_CONV":  # weights [out, kh, kw, in]; input [n, h, w, in]
+                flops += 2 * int(np.prod(shapes[2])) * int(np.prod(w.shape[:3]))
+            else:  # FULLY_CONNECTED: weights [units, in]
+                flops += 2 * int(np.prod(out.shape)) * int(w.shape[-1])
+            for i in op.inputs[1:]:
+                if i >= 0 and is_constant(sg.tensors[i]):
+                    weights.add((index, i))
+    params = sum(int(np.prod(model.subgraphs[j].tensors[i].shape)) for j, i in weights)
+    return {"flops": flops, "params": params}
+
+
 def check_builtin_ops(content: bytes) -> None:
     """Raises `ExportError` if the flatbuffer holds Flex (TF) or custom ops."""
     bad = sorted(

@@ -47,6 +47,31 @@ def test_bench_tflite_layers_prints_a_row_per_layer(capsys):
         bench_tflite_layers.main(["--runs", "0"])
 
 
+def test_bench_infer_references_any_tflite_file(tmp_path):
+    """`--reference`: any file is timed with random inputs and tabled against the first."""
+    import argparse
+
+    from export import tflite
+    from tests.export import fixtures
+
+    path = fixtures.tflite_file("none")
+    assert bench_infer._file_latency(path, 1, runs=2, warmup=1) > 0
+    with pytest.raises(argparse.ArgumentTypeError, match="no such file"):
+        bench_infer._reference_path(str(tmp_path / "missing.tflite"))
+    with pytest.raises(argparse.ArgumentTypeError, match="not a .tflite file"):
+        bench_infer._reference_path(path + ".json")
+    with open(path, "rb") as f:
+        cost = tflite.graph_cost(f.read())
+    results = {"ref/file/1": 2.0, "ref/file/2": 1.0, "ours/file/1": 1.0, "ours/file/2": 1.5}
+    lines = bench_infer.reference_table(results, {"ref": cost, "ours": cost}, ["ref", "ours"])
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:-1]}
+    assert rows["ref"][:4] == ["2.00", "1.00", "1.00", "1.00"]
+    assert rows["ours"][:4] == ["1.00", "0.50", "1.50", "1.50"]
+    assert cost["flops"] > 0 and cost["params"] > 0
+    assert float(rows["ours"][4]) == pytest.approx(cost["flops"] / 1e9, abs=5e-4)
+    assert float(rows["ours"][5]) == pytest.approx(cost["params"] / 1e6, abs=5e-4)
+
+
 def test_bench_infer_segments_cut_the_graph_at_the_trunk():
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_litert.tools import flatbuffer_utils

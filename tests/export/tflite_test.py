@@ -295,3 +295,38 @@ def test_int16_scopes_give_int16_activations(tmp_path):
     assert types == {"int16": {int16}, "int8": {int8}}, types
     errors, _, _ = fixtures.parity(path, model, fixtures.hand_images().astype(np.float32))
     assert errors["keypoints_px"] <= 3.0 and errors["mask_iou_min"] >= 0.95, errors
+
+
+def _keras_to_tflite(model) -> bytes:
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def test_graph_cost_counts_convolutions_and_dense_layers():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    # Non-zero biases: the converter drops biases that are all zero (Keras' default).
+    bias = {"bias_initializer": "random_normal"}
+    inputs = keras.Input((16, 16, 3), batch_size=1)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", **bias)(inputs)  # 8 x 8 x 8
+    x = keras.layers.DepthwiseConv2D(3, padding="same", **bias)(x)  # 8 x 8 x 8
+    x = keras.layers.Conv2DTranspose(4, 2, strides=2, **bias)(x)  # 16 x 16 x 4
+    x = keras.layers.ReLU()(x)  # not counted
+    y = keras.layers.Dense(5, **bias)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, y)
+    # Multiply-adds from each layer's own shapes, 2 FLOPs each: every output element of
+    # a convolution takes kh * kw * in_channels (1 for depthwise); a transposed
+    # convolution spreads every input element over kh * kw * out_channels.
+    expected = 2 * (8 * 8 * 8 * 3 * 3 * 3 + 8 * 8 * 8 * 3 * 3 + 8 * 8 * 8 * 2 * 2 * 4 + 5 * 4)
+    cost = tflite.graph_cost(_keras_to_tflite(model))
+    assert cost == {"flops": expected, "params": model.count_params()}
+
+
+def test_graph_cost_counts_a_dynamic_batch_as_one_image():
+    import keras
+
+    inputs = keras.Input((4,))  # batch None: the file's shape signature says -1
+    model = keras.Model(inputs, keras.layers.Dense(3, bias_initializer="ones")(inputs))
+    assert tflite.graph_cost(_keras_to_tflite(model)) == {"flops": 2 * 3 * 4, "params": 15}
