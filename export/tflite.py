@@ -321,7 +321,8 @@ def graph_cost(content: bytes) -> dict[str, int]:
 
     Read off the graph, so that any `.tflite` file (ours or another project's)
     is counted the same way: `CONV_2D`, `DEPTHWISE_CONV_2D`, `TRANSPOSE_CONV` and
-    `FULLY_CONNECTED` (weights given as a constant), from the static tensor shapes;
+    `FULLY_CONNECTED` (weights given as a constant, or dequantized from one), from the
+    static tensor shapes;
     element-wise ops, pooling, resizing and the rest are not counted, as in the
     usual "GFLOPs of convolutions" of phone models. `params` counts the elements
     of those ops' constant weights and biases (each constant once), so in our files
@@ -339,11 +340,21 @@ def graph_cost(content: bytes) -> dict[str, int]:
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     flops, weights = 0, set()
 
-    def is_constant(tensor) -> bool:
+    def stored(tensor) -> bool:
         buffer = model.buffers[tensor.buffer]
         return (buffer.data is not None and len(buffer.data) > 0) or (buffer.offset or 0) > 1
 
     for index, sg in enumerate(model.subgraphs):
+        # Weights stored in float16 or int8 reach their op through a DEQUANTIZE.
+        dequantized = {
+            op.outputs[0]
+            for op in sg.operators
+            if op_name(model, op) == "DEQUANTIZE" and stored(sg.tensors[op.inputs[0]])
+        }
+
+        def is_constant(i: int, sg=sg, dequantized=dequantized) -> bool:
+            return i in dequantized or stored(sg.tensors[i])
+
         for op in sg.operators:
             name = op_name(model, op)
             if name not in _WEIGHTED_OPS:
@@ -355,7 +366,7 @@ def graph_cost(content: bytes) -> dict[str, int]:
                 shapes.append(sg.tensors[op.inputs[2]].shape)
             if any(d < 0 for shape in shapes for d in shape):
                 raise ExportError(f"{name} has an unknown dimension: {shapes}")
-            if name == "FULLY_CONNECTED" and not is_constant(w):
+            if name == "FULLY_CONNECTED" and not is_constant(op.inputs[1]):
                 continue  # a product of two activations: not a layer
             if name == "CONV_2D":  # weights [out, kh, kw, in / groups]
                 flops += 2 * int(np.prod(out.shape)) * int(np.prod(w.shape[1:]))
@@ -366,7 +377,7 @@ def graph_cost(content: bytes) -> dict[str, int]:
             else:  # FULLY_CONNECTED: weights [units, in]
                 flops += 2 * int(np.prod(out.shape)) * int(w.shape[-1])
             for i in op.inputs[1:]:
-                if i >= 0 and is_constant(sg.tensors[i]):
+                if i >= 0 and is_constant(i):
                     weights.add((index, i))
     params = sum(int(np.prod(model.subgraphs[j].tensors[i].shape)) for j, i in weights)
     return {"flops": flops, "params": params}

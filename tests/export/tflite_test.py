@@ -297,10 +297,14 @@ def test_int16_scopes_give_int16_activations(tmp_path):
     assert errors["keypoints_px"] <= 3.0 and errors["mask_iou_min"] >= 0.95, errors
 
 
-def _keras_to_tflite(model) -> bytes:
+def _keras_to_tflite(model, fp16: bool = False) -> bytes:
     import tensorflow as tf
 
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if fp16:  # weights stored in float16, each reaching its op through a DEQUANTIZE
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
 
 
 def test_graph_cost_counts_convolutions_and_dense_layers():
@@ -320,8 +324,12 @@ def test_graph_cost_counts_convolutions_and_dense_layers():
     # a convolution takes kh * kw * in_channels (1 for depthwise); a transposed
     # convolution spreads every input element over kh * kw * out_channels.
     expected = 2 * (8 * 8 * 8 * 3 * 3 * 3 + 8 * 8 * 8 * 3 * 3 + 8 * 8 * 8 * 2 * 2 * 4 + 5 * 4)
-    cost = tflite.graph_cost(_keras_to_tflite(model))
-    assert cost == {"flops": expected, "params": model.count_params()}
+    for fp16 in (False, True):
+        content = _keras_to_tflite(model, fp16)
+        counts = tflite.op_counts(content)
+        assert (sum(n for (op, _), n in counts.items() if op == "DEQUANTIZE") > 0) == fp16
+        cost = tflite.graph_cost(content)
+        assert cost == {"flops": expected, "params": model.count_params()}, fp16
 
 
 def test_graph_cost_counts_a_dynamic_batch_as_one_image():
