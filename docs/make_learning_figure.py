@@ -3,13 +3,17 @@
 Usage (from the repository root), after `benchmarks/bench_learning.py` runs:
 
     python docs/make_learning_figure.py \\
-        runs/bench_learning/before/results.json:before \\
-        runs/bench_learning/after/results.json:after \\
-        "runs/bench_learning/long/results.json:long (128 px)" \\
+        "docs/learning.md#Before:before" \\
+        "runs/bench_learning/after-xla/results.json:after" \\
+        "runs/bench_learning/long-xla/results.json:long (128 px)" \\
         --out docs/learning_curves.png
 
 Each argument is a `results.json` of `benchmarks/bench_learning.py`, optionally
-followed by `:LABEL`. One panel per column of the benchmark's table (heat-map and
+followed by `:LABEL`, or a table of a Markdown page, `docs/learning.md#HEADING:LABEL`:
+the first benchmark table under the first heading that starts with HEADING (a run
+whose folder is gone, such as the code of before the fixes, is drawn from the
+numbers printed for it; such a table gives no input size, so it is taken as
+64 px). One panel per column of the benchmark's table (heat-map and
 projected-mesh 2D errors, 3D errors, mask IoU, the mesh's health), every run as
 one line against the training step (log scale; the untrained model at step 1;
 2D median errors as a percentage of the crop side, so that runs at different
@@ -28,8 +32,50 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _table_rows(path: str, heading: str) -> list[dict]:
+    """The rows of the first benchmark table under the first heading that starts with `heading`."""
+    from training.kit.learning import CURVE_COLUMNS
+
+    keys = {"step": "step", **{title: key for title, key, _, _ in CURVE_COLUMNS}}
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    starts = [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("#") and line.lstrip("#").strip().startswith(heading)
+    ]
+    if not starts:
+        raise SystemExit(f"no heading {heading!r} in {path}")
+    header, rows = None, []
+    for line in lines[starts[0] + 1 :]:
+        if line.startswith("#"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            if line.startswith("|") and set(keys) <= set(cells):
+                header = cells
+            continue
+        if not line.startswith("|"):
+            break
+        if set(line) <= set("|-: "):
+            continue
+        rows.append(
+            {
+                keys[h]: float(c.replace(",", ""))
+                for h, c in zip(header, cells, strict=True)
+                if h in keys
+            }
+        )
+    if not rows:
+        raise SystemExit(f"no benchmark table under {heading!r} in {path}")
+    return rows
+
+
 def _run(spec: str) -> tuple[dict, str]:
     path, _, label = spec.partition(":")
+    if "#" in path:
+        path, _, heading = path.partition("#")
+        rows = _table_rows(path, heading)
+        return {"rows": rows, "config": {"model": {"input_size": 64}}}, label or heading
     with open(path, encoding="utf-8") as f:
         results = json.load(f)
     return results, label or results.get("name", Path(path).parent.name)

@@ -103,19 +103,13 @@ def test_demo_rejects_bad_options(tmp_path, capsys):
     assert "model.width must be >= 1" in capsys.readouterr().err
 
 
-# Demo targets that minutes of CPU training do not reach (docs/learning.md, "Targets out
-# of reach at their budget"): the fingers' bend at 64 px. It is checked to improve on the
-# untrained model; every other target must be met. The mask IoU reaches its 0.85 at
-# about 7,000 steps (0.854 at 8,000; 0.841 in a demo of 6,216 steps on 2 cores,
-# docs/learning.md) and the step count follows the machine's speed, so it may fall
-# short by at most IOU_SLACK.
-OUT_OF_REACH = {"pa_mpjpe_mm"}
-IOU_SLACK = 0.01
-
-
 @pytest.mark.slow
 def test_default_demo_learns_within_its_budget(tmp_path, capsys):
-    """The README's command: within 10 minutes, it meets the demo targets on its held-out set."""
+    """The README's command: within 10 minutes, it meets every demo target on its held-out set.
+
+    The demo trains for a fixed time, so a slower machine trains fewer steps; the
+    margins of runs on 2 cores are in docs/learning.md, "The demo".
+    """
     import time
 
     out = tmp_path / "demo"
@@ -125,11 +119,7 @@ def test_default_demo_learns_within_its_budget(tmp_path, capsys):
     metrics = _check_report(out)
     trained, untrained = metrics["summary"]["trained"], metrics["summary"]["untrained"]
     missed = {t["key"]: t for t in metrics["targets"] if not t["met"]}
-    iou = missed.pop("mask_mean_iou", None)
-    assert iou is None or iou["value"] >= iou["limit"] - IOU_SLACK, iou
-    assert set(missed) <= OUT_OF_REACH, missed
-    # Measured on 2 cores (docs/learning.md): PA-MPJPE 15.0 -> 10.9 mm, IoU 0.16 -> 0.84.
-    assert trained["pa_mpjpe_mm"] < untrained["pa_mpjpe_mm"] - 2.0
+    assert not missed, missed
     assert trained["mask_mean_iou"] > untrained["mask_mean_iou"] + 0.4
     # The mesh's health: turned the right way, at the right depth.
     assert abs(trained["depth_ratio"] - 1.0) < 0.15
