@@ -439,7 +439,8 @@ def train(
             optimizer=optimizer,
             loss_config=config.loss,
             task_metrics=fit_metrics(config.model, mask_label) if tc.metrics else (),
-            jit_compile=bool(tc.jit_compile),
+            # Eager steps are not compiled: Keras would switch XLA off with a warning.
+            jit_compile=bool(tc.jit_compile) and not run_eagerly,
             run_eagerly=run_eagerly,
         )
 
