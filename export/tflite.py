@@ -312,8 +312,8 @@ def op_counts(content: bytes) -> collections.Counter:
     return counts
 
 
-# Ops whose multiply-adds `graph_cost` counts, and the index of their weight input.
-_WEIGHTED_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "TRANSPOSE_CONV": 1, "FULLY_CONNECTED": 1}
+# Ops whose multiply-adds `graph_cost` counts; each takes its weights as input 1.
+_WEIGHTED_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"})
 
 
 def graph_cost(content: bytes) -> dict[str, int]:
@@ -359,7 +359,7 @@ def graph_cost(content: bytes) -> dict[str, int]:
             name = op_name(model, op)
             if name not in _WEIGHTED_OPS:
                 continue
-            w = sg.tensors[op.inputs[_WEIGHTED_OPS[name]]]
+            w = sg.tensors[op.inputs[1]]
             out = sg.tensors[op.outputs[0]]
             shapes = [out.shape, w.shape]
             if name == "TRANSPOSE_CONV":
