@@ -17,7 +17,10 @@ convention of `hiu_tf.model`: pixel (i, j) covers [j, j + 1) x [i, i + 1)):
     mask                [B, S, S]   hand probability at *input* resolution: the last
                                     stack's mask logits (or the refined S/2 ones,
                                     `model.mask_refine_width`), bilinearly upsampled
-                                    (half-pixel centres), then a sigmoid
+                                    (half-pixel centres), then a sigmoid; with
+                                    `model.mask_output: maps`, [B, m, m]: the sigmoid of
+                                    those logits at their own resolution m (S/4 or S/2),
+                                    for the caller to upsample
     mano_pose           [B, 48]     axis-angle: global orientation, then 15 joints
     mano_betas          [B, 10]     shape coefficients
     camera              [B, 4]      (f, T_x, T_y, T_z): focal length in input pixels,
@@ -179,11 +182,13 @@ def forward(model, images, mesh: bool = True) -> dict[str, tf.Tensor]:
             out["keypoints_px"] = tf.cast(model.soft_argmax(heatmaps), tf.float32)
             out["keypoints_score"] = tf.reduce_max(heatmaps, axis=(1, 2))  # [B, 21]
         if "mask_logits" in maps:
-            logits = tf.image.resize(maps["mask_logits"], (s, s), method="bilinear")
+            logits = maps["mask_logits"]
+            if cfg.mask_output == "input":
+                logits = tf.image.resize(logits, (s, s), method="bilinear")
             # squeeze, not [..., 0]: TFLite runs the latter as a STRIDED_SLICE outside
             # XNNPACK, most of the mask's time at 224 x 224 (`bench_infer.py --scopes`);
             # squeeze is a RESHAPE, free.
-            out["mask"] = tf.squeeze(tf.sigmoid(logits), axis=-1)  # [B, S, S]
+            out["mask"] = tf.squeeze(tf.sigmoid(logits), axis=-1)  # [B, S, S] or [B, m, m]
         if cfg.mesh_head:
             keypoints = out.get("keypoints_px") if cfg.head_keypoints else None
             if mesh:

@@ -30,7 +30,7 @@ Signatures (see `export.graph` for the outputs; all float32):
                            pixels (x, y <= 0 where padding was added); `mask` covers it
       image_size   [N, 2]  int32 (height, width) of the decoded image
 
-  `mask` stays S x S over `crop_box`; `camera`, `vertices` and `joints_cam` are
+  `mask` stays S x S (or its maps' m x m, `model.mask_output`) over `crop_box`; `camera`, `vertices` and `joints_cam` are
   those of the S x S crop (focal length in crop pixels; multiply it by w / S for
   original pixels; the principal point is the crop centre).
 

@@ -42,6 +42,7 @@ ROTATIONS = ("axis_angle", "6d")
 HEAD_POOLINGS = ("average", "flatten")
 FOCAL_MODES = ("fixed", "predicted")
 HEATMAP_DECODERS = ("dark", "peak", "mean")  # hiu_tf.layers.soft_argmax
+MASK_OUTPUTS = ("input", "maps")  # export.graph: the exported mask's resolution
 NORMS = ("batch", "group")
 BLOCK_TYPES = ("basic", "bottleneck", "inverted")
 ACTIVATIONS = ("relu", "relu6", "swish", "gelu")
@@ -196,6 +197,11 @@ class ModelConfig(_Section):
             `hiu_tf.layers.soft_argmax`.
         decoder_sigma: "dark": standard deviation of the blur, heat-map pixels (>= 0;
             DARK uses the training heat-maps' `data.heatmap_sigma`).
+        mask_output: the resolution of the exported `mask` (`export.graph`): "input"
+            (upsampled to the input crop, S x S) or "maps" (the mask's own maps, S/4
+            or refined S/2, left to the caller to upsample, as `export.inference`'s
+            Predictor does: a phone draws it scaled anyway, and the upsampling is
+            about a quarter of the phone models' float tail).
         mesh_head: build the regressor head, MANO, the camera and the renderer.
         head_width: channels of the regressor head's convolutions and hidden FC layer.
         head_downsamples: stride-2 convolutions of the regressor head before pooling.
@@ -271,6 +277,7 @@ class ModelConfig(_Section):
     tam_reduction: int = 4
     heatmap_decoder: str = "dark"
     decoder_sigma: float = 2.0
+    mask_output: str = "input"
     mesh_head: bool = True
     head_width: int = 128
     head_downsamples: int = 3
@@ -360,6 +367,7 @@ class ModelConfig(_Section):
             )
         _one_of(s, "heatmap_decoder", self.heatmap_decoder, HEATMAP_DECODERS)
         _positive(s, "decoder_sigma", self.decoder_sigma, allow_zero=True)
+        _one_of(s, "mask_output", self.mask_output, MASK_OUTPUTS)
         _one_of(s, "focal_mode", self.focal_mode, FOCAL_MODES)
         for name in ("focal_length_norm", "hand_size_m"):
             _positive(s, name, getattr(self, name))

@@ -70,3 +70,33 @@ def test_forward_exports_the_refined_mask(hand_model, levels):
     out = graph.forward(model, images)["mask"]
     want = tf.sigmoid(tf.image.resize(ref, (64, 64), "bilinear"))[..., 0]
     np.testing.assert_allclose(np.asarray(out), want.numpy(), atol=1e-5)
+
+
+def test_forward_leaves_the_mask_at_its_maps_resolution_when_asked(hand_model):
+    """`model.mask_output: maps`: the sigmoid of the mask logits at their own resolution,
+    the same function as "input" before its upsampling; the Predictor's full-image mask,
+    upsampled by the caller, covers the same hand."""
+    import dataclasses
+
+    from export.inference import Predictor
+    from hiu_tf.model import HIUModel
+    from hiu_tf.presets import preset
+
+    cfg = dataclasses.replace(preset("tiny").model, hand_model=hand_model, render_mask=False)
+    model = HIUModel(cfg)
+    images = np.stack(fixtures.hand_images()[:2]).astype(np.float32)
+    logits = model(images / 255.0, training=False)["stack2_mask_logits"]  # [2, 16, 16, 1]
+    full = graph.forward(model, images)
+    model.model_config = dataclasses.replace(cfg, mask_output="maps")
+    small = graph.forward(model, images)
+    assert small["mask"].shape == (2, 16, 16) and full["mask"].shape == (2, 64, 64)
+    np.testing.assert_allclose(np.asarray(small["mask"]), tf.sigmoid(logits)[..., 0], atol=1e-6)
+    for key in set(full) - {"mask"}:  # nothing else changes
+        np.testing.assert_allclose(np.asarray(small[key]), np.asarray(full[key]), atol=1e-5)
+    image = fixtures.hand_images()[2]
+    got = Predictor.from_keras(model).predict(image)["mask"]
+    model.model_config = cfg
+    ref = Predictor.from_keras(model).predict(image)["mask"]
+    assert got.shape == ref.shape == image.shape[:2]
+    # the same maps, upsampled before or after the sigmoid: edges move by a fraction of a pixel
+    assert np.mean(np.abs(got - ref)) < 0.02 and fixtures.mask_iou(got, ref) > 0.9
