@@ -71,8 +71,12 @@ def _steps(text: str) -> tuple[int, ...]:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--config", default=None, help="experiment YAML (default: the demo's)")
-    p.add_argument("--preset", default=None, help="a preset instead of --config")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="experiment YAML (default: the demo's), over --preset if given",
+    )
+    p.add_argument("--preset", default=None, help="a preset (hiu_tf.presets) to start from")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, help="e.g. 500,1000,2000")
     p.add_argument("--train-samples", type=int, default=None, help="default: the demo's")
@@ -96,8 +100,6 @@ def parse_args(argv):
     p.add_argument("--targets", choices=("demo", "long"), default=None)
     p.add_argument("--fail-on-regression", action="store_true")
     args = p.parse_args(argv)
-    if args.config and args.preset:
-        p.error("give --config or --preset, not both")
     if args.family_samples < 0:
         p.error(f"--family-samples must be >= 0. Received: {args.family_samples}")
     for flag in ("train_samples", "heldout_samples"):
@@ -112,11 +114,19 @@ def resolve_config(args):
     from hiu_tf.presets import preset
     from training.demo import DEMO_CONFIG
 
-    if args.preset:
+    if args.preset:  # the preset, and a YAML file (a training recipe, say) over it
         config = preset(args.preset)
+        if args.config:
+            config = load_config(args.config, base=config)
     else:
         config = load_config(args.config or DEMO_CONFIG)
     return apply_overrides(config, [*args.overrides, f"train.seed={args.seed}"])
+
+
+def data_dir(out: str, size: int, seed: int) -> str:
+    """The folder of the synthetic sets of `size` px crops and `seed` under `--out`: shared
+    by every run of that size and seed (the phone study trains each preset on the same sets)."""
+    return os.path.join(out, "data", f"{size}px-s{seed}")
 
 
 def main(argv=None) -> int:
@@ -141,7 +151,7 @@ def main(argv=None) -> int:
 
     print(f"data: {train_samples} training and {heldout_samples} held-out samples at {size} px")
     data = datasets.make_datasets(
-        os.path.join(args.out, "data", f"{size}px-s{args.seed}"),
+        data_dir(args.out, size, args.seed),
         size=size,
         seed=args.seed,
         train_samples=train_samples,

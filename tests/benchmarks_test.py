@@ -18,6 +18,10 @@ import bench_learning  # noqa: E402
 import bench_tflite_layers  # noqa: E402
 import bench_train  # noqa: E402
 
+PHONE_RECIPE = os.path.join(
+    os.path.dirname(os.path.dirname(__file__)), "training", "configs", "phone-recipe.yaml"
+)
+
 
 def test_bench_infer_model_specs():
     assert bench_infer._model_spec("mobilenetv2") == "mobilenetv2"
@@ -305,13 +309,85 @@ def test_bench_learning_options_and_config():
         bench_learning.resolve_config(bench_learning.parse_args(["--preset", "tiny"])).name
         == "tiny"
     )
-    for argv in (
-        ["--steps", "0,100"],
-        ["--steps", "a"],
-        ["--preset", "tiny", "--config", "x.yaml"],
-    ):
+    # a YAML file over a preset: the phone study's recipe keeps the preset's model
+    phone = bench_learning.resolve_config(
+        bench_learning.parse_args(["--preset", "mobile", "--config", PHONE_RECIPE, "--seed", "2"])
+    )
+    assert phone.name == "mobile" and phone.model.input_size == 224
+    assert phone.model.head_keypoints and not phone.model.render_mask
+    assert phone.loss.heatmap == 480.0 and phone.data.batch_size == 8 and phone.train.seed == 2
+    for argv in (["--steps", "0,100"], ["--steps", "a"]):
         with pytest.raises(SystemExit):
             bench_learning.parse_args(argv)
+
+
+def test_bench_phone_keeps_only_finished_runs_of_the_same_model(tmp_path):
+    import json
+
+    import bench_phone
+
+    from hiu_tf.config import config_to_dict
+
+    argv = bench_phone.learning_argv("mobile-lite", 1, (250, 500), str(tmp_path), ["data.x=1"])
+    assert argv[argv.index("--config") + 1] == bench_phone.RECIPE
+    assert argv[argv.index("--name") + 1] == "mobile-lite-s1" and "data.x=1" in argv
+    config = bench_learning.resolve_config(
+        bench_learning.parse_args(bench_phone.learning_argv("mobile-lite", 1, (250, 500), "o"))
+    )
+    assert config.train.seed == 1 and config.model.width == 32 and config.loss.heatmap == 480.0
+    path = tmp_path / "results.json"
+    assert bench_phone.finished(str(path), config, (250, 500)) is None  # no file
+    rows = [{"step": s} for s in (0, 250, 500)]
+    path.write_text(json.dumps({"config": config_to_dict(config), "rows": rows}))
+    assert bench_phone.finished(str(path), config, (250, 500))["rows"] == rows
+    assert bench_phone.finished(str(path), config, (250, 500, 1000)) is None  # other steps
+    other = bench_learning.resolve_config(
+        bench_learning.parse_args(bench_phone.learning_argv("mobile", 1, (250, 500), "o"))
+    )
+    assert bench_phone.finished(str(path), other, (250, 500)) is None  # another model
+    export_only = bench_learning.resolve_config(
+        bench_learning.parse_args(
+            [*bench_phone.learning_argv("mobile-lite", 1, (250, 500), "o"), "--set"]
+            + ["model.mask_output=" + ("input" if config.model.mask_output == "maps" else "maps")]
+        )
+    )
+    assert bench_phone.finished(str(path), export_only, (250, 500))["rows"] == rows
+    path.write_text(json.dumps({"config": config_to_dict(config), "rows": rows[:2]}))
+    assert bench_phone.finished(str(path), config, (250, 500)) is None  # killed mid-run
+    path.write_text("{")
+    assert bench_phone.finished(str(path), config, (250, 500)) is None  # torn file
+
+
+def test_bench_phone_spread_and_verdicts(tmp_path):
+    import statistics
+
+    import bench_phone
+
+    mean, std = bench_phone.spread([1.0, 2.0, 4.0])
+    assert mean == pytest.approx(7 / 3) and std == pytest.approx(statistics.stdev([1, 2, 4]))
+    assert bench_phone.spread([3.0]) == (3.0, 0.0)
+    # an error (lower is better) 1.0 lower with spreads 0.3 + 0.3: beyond the spread
+    assert bench_phone.compare((5.0, 0.3), (4.0, 0.3), higher=False) == "better"
+    assert bench_phone.compare((5.0, 0.3), (4.0, 0.3), higher=True) == "worse"
+    assert bench_phone.compare((5.0, 0.6), (4.0, 0.5), higher=False) == "within spread"
+    assert bench_phone.compare((0.8, 0.0), (0.9, 0.05), higher=True) == "better"
+    for argv in (["--presets", "nope"], ["--seeds", "0", "0"], ["--steps", "0"], ["--runs", "0"]):
+        with pytest.raises(SystemExit):
+            bench_phone.parse_args(argv)
+    rows = [
+        {
+            "preset": name,
+            "accuracy": {k: (m, 0.1) for k in ("median_2d_heatmap_px", "pa_mpjpe_mm")},
+            "ms": {"1": ms, "2": ms / 2},
+            "ratios": {"full.tflite": {"1": ms / 4, "2": ms / 3}},
+        }
+        for name, m, ms in (("a", 5.0, 1.0), ("b", 4.0, 2.0))
+    ]
+    lines = {"full.tflite": {"1": 1.0, "2": 1.0}, "lite.tflite": {"1": 0.5, "2": 0.45}}
+    for references, ratios in ((["full.tflite", "lite.tflite"], lines), ([], None)):
+        path = bench_phone.frontier_figure(rows, references, str(tmp_path / "f.png"), ratios)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bench_pose_oracles_rows_swap_in_the_labels():
