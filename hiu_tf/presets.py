@@ -20,23 +20,28 @@ Presets:
   cheap: the 3x3 conv from 3C to C channels costs 2 * 64^2 * 9 * 3C * C FLOPs per
   stack (3.6 G for C = 128), so these presets have about 25-27 GFLOPs, more than
   twice their TAM counterparts (the TAM costs a few MFLOPs).
-* `mobile`: phone-class, 224 x 224 input (56 x 56 maps, MediaPipe's crop size),
-  one stack of width 32 with MobileNetV2 inverted residual blocks (depthwise 3x3,
-  expansion 2, ReLU6), task decoders without a residual block at full resolution
-  (`decoder_full_res=False`), a stem of 3x3 convolutions (MobileNetV2's) whose
-  second one is depthwise-separable, and a 64-wide head: about 0.16 M trainable
-  parameters and 0.17 GFLOPs for the network, MANO and projection (the
-  training-only silhouette renderer excluded; exports drop it). It is built so
-  that its int8 export is no slower than Keras' MobileNetV2 (alpha 1.0, 224 x 224)
-  int8 on one and two x86 threads, the deployment goal: the paper's 7x7 stem
-  (LiteRT's XNNPACK is slow on 7x7 depthwise kernels), the full-resolution
-  decoder blocks and a second stack cost most of the int8 time. The timings,
-  per part and per layer, and the commands that made them are in
-  `docs/export.md` ("Latency").
-* `mobile-2stack`: `mobile` with two stacks and full-resolution decoder blocks
-  (0.25 M parameters, 0.5 GFLOPs): more accurate than `mobile` and slower than
-  MobileNetV2 int8 (`docs/export.md` has both comparisons), for phones with time
-  to spare or for servers.
+* The phone family, `mobile-lite`, `mobile-mid` and `mobile`: 224 x 224 input
+  (56 x 56 maps, MediaPipe's crop size), one stack of MobileNetV2 inverted
+  residual blocks (depthwise 3x3, expansion 2, ReLU6), task decoders without a
+  residual block at full resolution (`decoder_full_res=False`), a stem of 3x3
+  convolutions (MobileNetV2's) whose second one is depthwise-separable, and the
+  mask exported at its maps' 56 x 56 (`mask_output="maps"`, the caller
+  upsamples). They differ in width only: 32, 64 and 96 (head 64, 64 and 96),
+  about 0.15, 0.41 and 0.88 GFLOPs for the network, MANO and projection (the
+  training-only silhouette renderer excluded; exports drop it), against 0.66 for
+  the convolutions of MediaPipe's `hand_landmark_full`. `mobile-lite` is the
+  fastest; `mobile`, the default, is the most accurate of the three within
+  `hand_landmark_full`'s int8 time, chosen from the table of
+  `benchmarks/bench_phone.py` (held-out accuracy at one training budget over
+  three seeds, int8 parity and latency beside MediaPipe's two hand landmark
+  models; `docs/export.md`, "The phone presets"). The paper's 7x7 stem (LiteRT's
+  XNNPACK is slow on 7x7 depthwise kernels), the full-resolution decoder blocks
+  and a second stack cost most int8 time per unit of accuracy; the timings, per
+  part and per layer, and the commands that made them are in `docs/export.md`
+  ("Latency"). Until 2026-12-05 `mobile` was today's `mobile-lite`.
+* `mobile-2stack`: `mobile-lite` with two stacks and full-resolution decoder
+  blocks (0.25 M parameters, 0.42 GFLOPs), kept from before the family: about as
+  slow as `mobile-mid` in int8, and less accurate in the small-scale study.
 * `tiny`: 64 x 64 input, 2 stacks of width 16: small enough to train on a laptop
   CPU, for tests and the demo.
 """
@@ -80,18 +85,14 @@ def paper(num_stacks: int, use_tam: bool = True) -> ExperimentConfig:
     )
 
 
-def mobile() -> ExperimentConfig:
-    """Phone-class model at 224 x 224 (see the module docstring)."""
+def _phone(name: str, width: int, head_width: int, description: str) -> ExperimentConfig:
+    """A one-stack phone-class model at 224 x 224 (see the module docstring)."""
     return ExperimentConfig(
-        name="mobile",
-        description=(
-            "Phone-class HIU-DMTL: 224x224 input, 1 stack of width 32, inverted residual "
-            "(depthwise) blocks, no full-resolution decoder blocks, ~0.16 M parameters, "
-            "~0.17 GFLOPs without the renderer."
-        ),
+        name=name,
+        description=description,
         model=ModelConfig(
             num_stacks=1,
-            width=32,
+            width=width,
             stem_width=24,
             stem_kernel=3,
             separable_stem=True,
@@ -100,16 +101,53 @@ def mobile() -> ExperimentConfig:
             block_type="inverted",
             expansion=2,
             activation="relu6",
-            head_width=64,
+            head_width=head_width,
             decoder_full_res=False,
+            mask_output="maps",
         ),
     )
 
 
+def mobile_lite() -> ExperimentConfig:
+    """The fastest phone-class model: one stack of width 32 (see the module docstring)."""
+    return _phone(
+        "mobile-lite",
+        32,
+        64,
+        "Fastest phone-class HIU-DMTL: 224x224 input, 1 stack of width 32, inverted residual "
+        "(depthwise) blocks, no full-resolution decoder blocks, ~0.16 M parameters, "
+        "~0.15 GFLOPs without the renderer.",
+    )
+
+
+def mobile_mid() -> ExperimentConfig:
+    """The middle phone-class model: one stack of width 64 (see the module docstring)."""
+    return _phone(
+        "mobile-mid",
+        64,
+        64,
+        "Phone-class HIU-DMTL between mobile-lite and mobile: 224x224 input, 1 stack of width "
+        "64, inverted residual (depthwise) blocks, no full-resolution decoder blocks, ~0.41 "
+        "GFLOPs without the renderer.",
+    )
+
+
+def mobile() -> ExperimentConfig:
+    """The default phone-class model: one stack of width 96 (see the module docstring)."""
+    return _phone(
+        "mobile",
+        96,
+        96,
+        "Phone-class HIU-DMTL within MediaPipe hand_landmark_full's time: 224x224 input, "
+        "1 stack of width 96, inverted residual (depthwise) blocks, no full-resolution decoder "
+        "blocks, ~0.88 GFLOPs without the renderer.",
+    )
+
+
 def mobile_2stack() -> ExperimentConfig:
-    """`mobile` with two stacks and full-resolution decoder blocks (see the module
+    """`mobile-lite` with two stacks and full-resolution decoder blocks (see the module
     docstring)."""
-    base = mobile()
+    base = mobile_lite()
     return dataclasses.replace(
         base,
         name="mobile-2stack",
@@ -144,6 +182,8 @@ def _presets() -> dict[str, Callable[[], ExperimentConfig]]:
     for n in (1, 2, 4, 8):
         presets[f"paper-{n}stack"] = lambda n=n: paper(n)
         presets[f"paper-{n}stack-notam"] = lambda n=n: paper(n, use_tam=False)
+    presets["mobile-lite"] = mobile_lite
+    presets["mobile-mid"] = mobile_mid
     presets["mobile"] = mobile
     presets["mobile-2stack"] = mobile_2stack
     presets["tiny"] = tiny

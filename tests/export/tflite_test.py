@@ -147,7 +147,7 @@ def test_int8_keypoint_parity_measures_agreement_and_accuracy():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["mobile", "mobile-2stack"])
+@pytest.mark.parametrize("preset", ["mobile-lite", "mobile", "mobile-2stack"])
 def test_mobile_parity(tmp_path, preset):
     """A phone-class preset at 256 x 256 (the acceptance's size), trained 300 steps, on 32
     unseen images (672 keypoints; the same model and images as `python
