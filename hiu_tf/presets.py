@@ -44,6 +44,14 @@ Presets:
   slow as `mobile-mid` in int8, and less accurate in the small-scale study.
 * `tiny`: 64 x 64 input, 2 stacks of width 16: small enough to train on a laptop
   CPU, for tests and the demo.
+
+Training with XLA (`train.jit_compile`) is on in the `paper-*` presets, where it
+makes a training step faster on a CPU as well as on a GPU, and off in the phone
+presets, whose depthwise convolutions XLA compiles into slower code than
+TensorFlow's own kernels (a step takes several times longer). `tiny` leaves it
+off as well, though XLA speeds it up: the tests train many small `tiny` models
+for a few steps each, and XLA's compile time would outweigh that. The demo turns
+it on in `training/configs/demo.yaml`. The timings: README, "Benchmarks".
 """
 
 from __future__ import annotations
@@ -82,6 +90,10 @@ def paper(num_stacks: int, use_tam: bool = True) -> ExperimentConfig:
             width=paper_width(num_stacks),
             use_tam=use_tam,
         ),
+        # XLA: faster for these convolutional trunks, on a CPU too (`bench_train.py --jit
+        # both`; README, "Benchmarks"). Not for the phone presets: XLA's depthwise
+        # convolutions are slow, on CPU and GPU alike.
+        train=dataclasses.replace(TrainConfig(), jit_compile=True),
     )
 
 
