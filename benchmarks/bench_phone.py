@@ -310,14 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     files: dict[str, str] = {}
     for (preset, seed), results in learning.items():
         print(f"== int8: {preset}, seed {seed}", flush=True)
-        data = os.path.join(
-            args.out, "data", f"{results['config']['model']['input_size']}px-s{seed}"
-        )
+        data = bench_learning.data_dir(args.out, results["config"]["model"]["input_size"], seed)
         sets = {"train": os.path.join(data, "train"), "heldout": os.path.join(data, "heldout")}
         path = os.path.join(args.out, run_name(preset, seed), "int8.tflite")
         run_dir = os.path.join(args.out, run_name(preset, seed), "run")
         current = bench_learning.resolve_config(
-            bench_learning.parse_args(learning_argv(preset, seed, args.steps, args.out))
+            bench_learning.parse_args(
+                learning_argv(preset, seed, args.steps, args.out, args.overrides)
+            )
         )
         parities[preset, seed] = parity(run_dir, sets, args.calibration, path, current)
         files.setdefault(preset, path)
@@ -338,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         with open(files[preset], "rb") as f:
             cost = tflite.graph_cost(f.read())
         config = bench_learning.resolve_config(
-            bench_learning.parse_args(learning_argv(preset, 0, args.steps, args.out))
+            bench_learning.parse_args(
+                learning_argv(preset, args.seeds[0], args.steps, args.out, args.overrides)
+            )
         )
         model = build_model(dataclasses.replace(config.model, render_mask=False))
         checks = [parities[preset, s] for s in args.seeds]
