@@ -203,21 +203,27 @@ def _tflite_latency(path: str, size: int, threads: int, runs: int, warmup: int) 
     return median_ms(lambda: runner(images=image), runs, warmup)
 
 
+def _fill_inputs(interpreter, float_high: float = 1.0) -> None:
+    """Sets every input of an allocated LiteRT interpreter to random values of its own
+    shape and dtype (seed 1): floats uniform in [0, float_high), integers over their range."""
+    rng = np.random.default_rng(1)
+    for detail in interpreter.get_input_details():
+        dtype = np.dtype(detail["dtype"])
+        if dtype.kind == "f":
+            value = (rng.random(detail["shape"]) * float_high).astype(dtype)
+        else:
+            info = np.iinfo(dtype)
+            value = rng.integers(info.min, info.max, detail["shape"], endpoint=True, dtype=dtype)
+        interpreter.set_tensor(detail["index"], value)
+
+
 def _file_latency(path: str, threads: int, runs: int, warmup: int) -> float:
     """Median ms of `invoke` on any `.tflite` file, its inputs filled with random values."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=path, num_threads=threads)
     interpreter.allocate_tensors()
-    rng = np.random.default_rng(1)
-    for detail in interpreter.get_input_details():
-        dtype = np.dtype(detail["dtype"])
-        if dtype.kind == "f":
-            value = rng.random(detail["shape"]).astype(dtype)
-        else:
-            info = np.iinfo(dtype)
-            value = rng.integers(info.min, info.max, detail["shape"], endpoint=True, dtype=dtype)
-        interpreter.set_tensor(detail["index"], value)
+    _fill_inputs(interpreter)
     return median_ms(interpreter.invoke, runs, warmup)
 
 
@@ -317,9 +323,7 @@ def _cut_interpreter(content: bytes, outputs: list[int]):
 
     interpreter = Interpreter(model_content=_pruned(content, outputs), num_threads=1)
     interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    image = (np.random.default_rng(1).random(detail["shape"]) * 255).astype(np.float32)
-    interpreter.set_tensor(detail["index"], image)
+    _fill_inputs(interpreter, float_high=255.0)
     return interpreter
 
 

@@ -129,9 +129,9 @@ def compare(a, b, higher: bool) -> str:
 
 def parity(run_dir: str, data: dict, calibration: int, path: str, current=None) -> dict:
     """Exports a trained run to int8 at `path` and compares it with Keras on the
-    held-out crops: `tests/export/fixtures.int8_keypoint_parity` and mask IoU.
+    held-out crops (`tests/export/fixtures.parity`): `int8_keypoint_parity` and mask IoU.
     `current`: the preset's config now, whose `EXPORT_ONLY` fields the export takes."""
-    from export import graph, tflite
+    from export import tflite
     from hiu_tf.runs import load_run
     from tests.export import fixtures
     from training.evaluate import eval_dataset
@@ -152,15 +152,9 @@ def parity(run_dir: str, data: dict, calibration: int, path: str, current=None) 
     rep, _ = crops(data["train"], calibration)
     tflite.export_tflite(config, model, path, "int8", representative=rep)
     images, truth = crops(data["heldout"])
-    got = tflite.TFLiteRunner(path)(images)
-    ref: dict[str, list] = {}
-    for start in range(0, len(images), 32):
-        for key, value in graph.forward(model, images[start : start + 32]).items():
-            ref.setdefault(key, []).append(np.asarray(value))
-    ref = {k: np.concatenate(v) for k, v in ref.items()}
+    errors, got, ref = fixtures.parity(path, model, images)
     out = fixtures.int8_keypoint_parity(got["keypoints_px"], ref["keypoints_px"], truth)
-    ious = [fixtures.mask_iou(g, r) for g, r in zip(got["mask"], ref["mask"], strict=True)]
-    out["mask_iou_min"], out["mask_iou_mean"] = min(ious), float(np.mean(ious))
+    out["mask_iou_min"], out["mask_iou_mean"] = errors["mask_iou_min"], errors["mask_iou_mean"]
     return out
 
 
@@ -290,10 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     script = os.path.join(ROOT, "benchmarks", "bench_learning.py")
     learning: dict[tuple[str, int], dict] = {}
+    configs = {}  # the resolved config of every run, for the export and the parameter count
     for preset in args.presets:
         for seed in args.seeds:
             argv_ = learning_argv(preset, seed, args.steps, args.out, args.overrides)
-            config = bench_learning.resolve_config(bench_learning.parse_args(argv_))
+            config = configs[preset, seed] = bench_learning.resolve_config(
+                bench_learning.parse_args(argv_)
+            )
             path = os.path.join(args.out, run_name(preset, seed), "results.json")
             results = finished(path, config, args.steps)
             if results is None:
@@ -308,18 +305,13 @@ def main(argv: list[str] | None = None) -> int:
 
     parities: dict[tuple[str, int], dict] = {}
     files: dict[str, str] = {}
-    for (preset, seed), results in learning.items():
+    for (preset, seed), config in configs.items():
         print(f"== int8: {preset}, seed {seed}", flush=True)
-        data = bench_learning.data_dir(args.out, results["config"]["model"]["input_size"], seed)
+        data = bench_learning.data_dir(args.out, config.model.input_size, seed)
         sets = {"train": os.path.join(data, "train"), "heldout": os.path.join(data, "heldout")}
         path = os.path.join(args.out, run_name(preset, seed), "int8.tflite")
         run_dir = os.path.join(args.out, run_name(preset, seed), "run")
-        current = bench_learning.resolve_config(
-            bench_learning.parse_args(
-                learning_argv(preset, seed, args.steps, args.out, args.overrides)
-            )
-        )
-        parities[preset, seed] = parity(run_dir, sets, args.calibration, path, current)
+        parities[preset, seed] = parity(run_dir, sets, args.calibration, path, config)
         files.setdefault(preset, path)
 
     print("== timing", flush=True)
@@ -337,11 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         last = [learning[preset, s]["rows"][-1] for s in args.seeds]
         with open(files[preset], "rb") as f:
             cost = tflite.graph_cost(f.read())
-        config = bench_learning.resolve_config(
-            bench_learning.parse_args(
-                learning_argv(preset, args.seeds[0], args.steps, args.out, args.overrides)
-            )
-        )
+        config = configs[preset, args.seeds[0]]
         model = build_model(dataclasses.replace(config.model, render_mask=False))
         checks = [parities[preset, s] for s in args.seeds]
         ms = {str(t): times[preset, t] for t in THREADS}

@@ -286,8 +286,11 @@ def phone_test_images(
     return images, truth, rep
 
 
-def parity(path: str, model, images: np.ndarray) -> tuple[dict, dict, dict]:
+def parity(path: str, model, images: np.ndarray, batch_size: int = 32) -> tuple[dict, dict, dict]:
     """A `.tflite` export against Keras (`export.graph.forward`) on `images`.
+
+    Keras runs `batch_size` images at a time, so that hundreds of large crops (a
+    benchmark's held-out set) fit in memory.
 
     Returns:
         `(errors, TFLite outputs, Keras outputs)`; errors: the largest keypoint
@@ -296,7 +299,11 @@ def parity(path: str, model, images: np.ndarray) -> tuple[dict, dict, dict]:
     from export import graph, tflite
 
     got = tflite.TFLiteRunner(path)(images)
-    ref = {k: np.asarray(v) for k, v in graph.forward(model, images).items()}
+    chunks = [
+        graph.forward(model, images[start : start + batch_size])
+        for start in range(0, len(images), batch_size)
+    ]
+    ref = {k: np.concatenate([np.asarray(c[k]) for c in chunks]) for k in chunks[0]}
     ious = [mask_iou(g, r) for g, r in zip(got["mask"], ref["mask"], strict=True)]
     errors = {
         "keypoints_px": keypoint_error(got["keypoints_px"], ref["keypoints_px"]),
