@@ -52,6 +52,29 @@ DISTRIBUTE = ("default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 RENDER_SIGMA_DIVISOR = 512  # default silhouette edge width: heatmap_size / this (pixels)
+DATA_MIXES = ("weight", "batch")  # data.mix: sampled by weight, or fixed counts per batch
+
+
+def batch_counts(weights: Sequence[float], batch_size: int) -> list[int]:
+    """Elements of each source in every batch of `data.mix: batch`.
+
+    `weight / sum(weights) * batch_size` for each source, which must be a whole
+    number (a source of weight 0 gets none).
+
+    Raises:
+        ValueError: a share that is not whole, or weights that do not sum to > 0.
+    """
+    total = float(sum(weights))
+    if total <= 0:
+        raise ValueError(f"the source weights must sum to > 0. Received: {list(weights)}")
+    shares = [float(w) / total * batch_size for w in weights]
+    counts = [round(x) for x in shares]
+    if any(abs(x - c) > 1e-6 for x, c in zip(shares, counts, strict=True)):
+        raise ValueError(
+            f"the source weights {list(weights)} do not split a batch of {batch_size} into "
+            f"whole numbers ({', '.join(f'{x:g}' for x in shares)})"
+        )
+    return counts
 
 
 class ConfigError(UserError, ValueError):
@@ -447,6 +470,12 @@ class DataConfig(_Section):
         shuffle_buffer: examples in the shuffle buffer.
         augment: apply geometric and colour augmentation to training data.
         cache: cache decoded examples in memory (small data sets only).
+        mix: how training batches mix the sources: "weight" samples each element from
+            a source drawn by weight (batches vary); "batch" gives every batch the
+            same number of elements of each source, `weight / sum(weights) *
+            batch_size`, which must be whole (for example a labelled and an
+            unlabelled source with weights 8 and 8 in batches of 16: the ablations'
+            equal-labelled-exposure SSL study).
     """
 
     SECTION: ClassVar[str] = "data"
@@ -462,6 +491,7 @@ class DataConfig(_Section):
     shuffle_buffer: int = 1000
     augment: bool = True
     cache: bool = False
+    mix: str = "weight"
 
     def validate(self) -> None:
         s = self.SECTION
@@ -482,6 +512,13 @@ class DataConfig(_Section):
             raise _fail(f"{s}.batch_size", self.batch_size, "must be >= 1")
         if self.shuffle_buffer < 0:
             raise _fail(f"{s}.shuffle_buffer", self.shuffle_buffer, "must be >= 0")
+        if self.mix not in DATA_MIXES:
+            raise _fail(f"{s}.mix", self.mix, f"must be one of {DATA_MIXES}")
+        if self.mix == "batch":
+            try:
+                batch_counts([src.weight for src in self.sources], self.batch_size)
+            except ValueError as e:
+                raise _fail(f"{s}.mix", self.mix, str(e)) from None
 
 
 @dataclasses.dataclass(frozen=True)

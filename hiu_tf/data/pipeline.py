@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from hiu_tf import targets
+from hiu_tf.config import DATA_MIXES, batch_counts
 from hiu_tf.data import augment as augment_lib
 from hiu_tf.data import tfrecord
 from hiu_tf.errors import UserError
@@ -110,6 +111,7 @@ def build_dataset(
     cache: bool = False,
     drop_remainder: bool | None = None,
     output: str = "dict",
+    mix: str = "weight",
 ) -> tf.data.Dataset:
     """Builds the batched dataset of samples and targets.
 
@@ -131,6 +133,9 @@ def build_dataset(
         cache: cache each source's serialised records in memory.
         drop_remainder: drop a last partial batch; default True for training.
         output: "dict" (one dict per batch) or "tuple" (`(image, dict)`).
+        mix: training only: "weight" draws each element's source by weight; "batch"
+            puts `hiu_tf.config.batch_counts(weights, batch_size)` elements of each
+            source into every batch (a fixed, repeating order of sources).
 
     Returns:
         A `tf.data.Dataset` of batches.
@@ -149,6 +154,14 @@ def build_dataset(
     weights = [float(s.weight) for s in sources]
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise PipelineError(f"source weights must be >= 0 with a positive sum. Received: {weights}")
+    if mix not in DATA_MIXES:
+        raise PipelineError(f"mix must be one of {DATA_MIXES}. Received: mix={mix!r}")
+    counts = None
+    if training and mix == "batch":
+        try:
+            counts = batch_counts(weights, batch_size)
+        except ValueError as e:
+            raise PipelineError(f"mix='batch': {e}") from None
     datasets = [
         _source_dataset(s, image_size, training, seed, i, shuffle_buffer, cache)
         for i, s in enumerate(sources)
@@ -157,6 +170,12 @@ def build_dataset(
         kept = [(d, w) for d, w in zip(datasets, weights, strict=True) if w > 0]
         if len(kept) == 1:
             ds = kept[0][0]
+        elif counts is not None:
+            # One batch's worth of source indices, repeated: every batch of the
+            # (drop_remainder) batching below holds exactly `counts` of each source.
+            order = [i for i, c in enumerate(counts) for _ in range(c)]
+            choices = tf.data.Dataset.from_tensor_slices(tf.constant(order, tf.int64)).repeat()
+            ds = tf.data.Dataset.choose_from_datasets(datasets, choices)
         else:
             total = sum(w for _, w in kept)
             ds = tf.data.Dataset.sample_from_datasets(
@@ -264,4 +283,5 @@ def dataset_from_config(
         shuffle_buffer=cfg.shuffle_buffer,
         cache=cfg.cache,
         output=output,
+        mix=getattr(cfg, "mix", "weight"),
     )

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hiu_tf.config import DataConfig, SourceConfig
+from hiu_tf.config import ConfigError, DataConfig, SourceConfig
 from hiu_tf.data import pipeline, schema, tfrecord
 from tests.hiu_tf.data.fixtures import full_sample
 
@@ -53,6 +53,34 @@ def test_mixing_follows_weights(two_sources):
     assert 0.68 < has_3d.mean() < 0.82
     only_a = _build([pipeline.Source(a, 1.0), pipeline.Source(b, 0.0)], batch_size=20)
     assert next(iter(only_a))["has_3d"].numpy().all()
+
+
+def test_batch_mix_gives_every_batch_the_same_counts(two_sources):
+    a, b = two_sources
+
+    def build():
+        return _build([pipeline.Source(a, 3.0), pipeline.Source(b, 1.0)], batch_size=8, mix="batch")
+
+    first = list(build().take(6))
+    for batch in first:  # 6 labelled + 2 unlabelled, in every batch
+        assert int(batch["has_3d"].numpy().sum()) == 6
+    for x, y in zip(first, build().take(6), strict=True):  # deterministic
+        np.testing.assert_array_equal(x["image"].numpy(), y["image"].numpy())
+    with pytest.raises(pipeline.PipelineError, match="whole numbers"):
+        _build([pipeline.Source(a, 1.0), pipeline.Source(b, 1.0)], batch_size=5, mix="batch")
+    with pytest.raises(pipeline.PipelineError, match="mix must be one of"):
+        _build([pipeline.Source(a, 1.0)], mix="shuffled")
+
+
+def test_batch_mix_in_the_config(two_sources):
+    sources = tuple(SourceConfig(name="a", path=p, weight=1.0) for p in two_sources)
+    cfg = DataConfig(sources=sources, batch_size=4, shuffle_buffer=4, mix="batch")
+    batch = next(iter(pipeline.dataset_from_config(cfg, image_size=32)))
+    assert int(batch["has_3d"].numpy().sum()) == 2
+    with pytest.raises(ConfigError, match="whole numbers"):
+        DataConfig(sources=sources, batch_size=3, mix="batch").validate()
+    with pytest.raises(ConfigError, match="data.mix"):
+        DataConfig(sources=sources, mix="shuffled").validate()
 
 
 def test_evaluation_reads_every_sample_once_in_order(two_sources):
