@@ -118,15 +118,6 @@ def spread(values) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def compare(a, b, higher: bool) -> str:
-    """`b` against `a` (each `(mean, std)`): "better", "worse" or "within spread" (the
-    means no further apart than the two standard deviations added)."""
-    gap = b[0] - a[0]
-    if abs(gap) <= a[1] + b[1]:
-        return "within spread"
-    return "better" if (gap > 0) == higher else "worse"
-
-
 def parity(run_dir: str, data: dict, calibration: int, path: str, current=None) -> dict:
     """Exports a trained run to int8 at `path` and compares it with Keras on the
     held-out crops (`tests/export/fixtures.parity`): `int8_keypoint_parity` and mask IoU.
@@ -280,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     from export import tflite
     from hiu_tf.model import build_model
     from hiu_tf.model_stats import count_params
+    from training.kit.results import compare
 
     os.makedirs(args.out, exist_ok=True)
     script = os.path.join(ROOT, "benchmarks", "bench_learning.py")

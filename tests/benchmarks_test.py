@@ -367,10 +367,13 @@ def test_bench_phone_spread_and_verdicts(tmp_path):
     assert mean == pytest.approx(7 / 3) and std == pytest.approx(statistics.stdev([1, 2, 4]))
     assert bench_phone.spread([3.0]) == (3.0, 0.0)
     # an error (lower is better) 1.0 lower with spreads 0.3 + 0.3: beyond the spread
-    assert bench_phone.compare((5.0, 0.3), (4.0, 0.3), higher=False) == "better"
-    assert bench_phone.compare((5.0, 0.3), (4.0, 0.3), higher=True) == "worse"
-    assert bench_phone.compare((5.0, 0.6), (4.0, 0.5), higher=False) == "within spread"
-    assert bench_phone.compare((0.8, 0.0), (0.9, 0.05), higher=True) == "better"
+    # (the verdicts are training.kit.results.compare, which the ablations share)
+    from training.kit.results import compare
+
+    assert compare((5.0, 0.3), (4.0, 0.3), higher=False) == "better"
+    assert compare((5.0, 0.3), (4.0, 0.3), higher=True) == "worse"
+    assert compare((5.0, 0.6), (4.0, 0.5), higher=False) == "within spread"
+    assert compare((0.8, 0.0), (0.9, 0.05), higher=True) == "better"
     for argv in (["--presets", "nope"], ["--seeds", "0", "0"], ["--steps", "0"], ["--runs", "0"]):
         with pytest.raises(SystemExit):
             bench_phone.parse_args(argv)

@@ -1,6 +1,7 @@
 """The paper's ablations (§4.4) at small scale on synthetic data, with fixed step budgets and seeds.
 
-    python -m hiu_tf ablate --study tam --budget-minutes 2 --seeds 2 --out runs/ablate-tam
+    python -m hiu_tf ablate --study tam --seeds 3 --out runs/ablate-tam
+    python -m hiu_tf ablate --study all --scale 4          # every study, 4x the steps
 
 The studies and their variants are `training.kit.studies` (stacks, tam, tasks,
 mobile, ssl); the columns of their tables are `training.kit.results.COLUMNS`.
@@ -12,25 +13,29 @@ Stages of `run_ablation`:
    hands, on which keypoints are learnt in minutes); the ssl study also splits
    the training set into a labelled part and an unlabelled rest.
 2. **Steps**: every variant trains for the same number of steps with the same
-   seeds. Fixed steps make results independent of the machine's load:
-   `budget_minutes` is converted into steps once, from the step time of the
-   study's first variant measured by a short calibration run
-   (`training.kit.budget.calibrate_steps`), and recorded in `results.json`, so a
-   repeated command uses the same steps.
+   seeds: the study's budget (`training.kit.studies.STUDY_STEPS`) times
+   `scale`, or `steps`, or `budget_minutes` converted into steps once from the
+   step time of the study's first variant (`training.kit.budget.calibrate_steps`).
+   The steps are recorded in `results.json`, so a repeated command uses the same.
 3. **Runs**: each (variant, seed) trains from the same base config
    (`training/configs/ablate.yaml`, then the study's and the variant's
-   overrides) and is evaluated on the held-out set; the tables are rewritten
-   after every run.
+   overrides) with `training.kit.learning.learning_curve`: the held-out set is
+   evaluated before the first step (the untrained model, kept as `initial`) and
+   after the last; seed 0 also at every quarter of the steps (its learning
+   curve, `curve`, drawn in `curves.png`). The tables are rewritten after every run.
 
 Output folder (`out`):
 
     results.json   every finished (variant, seed) run and the aggregated table
-    results.md     the table in the paper's layout (Markdown)
+    results.md     the table in the paper's layout (Markdown), the paper's claims
+                   with their verdicts, and whether each variant has left its
+                   untrained state
+    curves.png     seed 0's held-out learning curve of every variant
     data/          the training and held-out sets (and the SSL splits)
-    runs/<variant>-s<seed>/   one run folder each (with eval/)
+    runs/<variant>-s<seed>/   one run folder each
 
-Resuming: a (variant, seed) whose result is in `results.json` is skipped; an
-interrupted run resumes from its last finished epoch (`training.train`).
+Resuming: a (variant, seed) whose result is in `results.json` is skipped; a
+run interrupted in the middle starts again (runs are minutes long).
 """
 
 from __future__ import annotations
@@ -57,23 +62,14 @@ from training.kit.studies import (
 
 logger = logging.getLogger(__name__)
 
-EPOCHS_PER_RUN = 4  # a run is split into epochs so an interrupted one resumes
-DEFAULT_BUDGET_MINUTES = 3.0
-DEFAULT_SEEDS = 2
+CURVE_POINTS = 4  # seed 0 is evaluated at every quarter of its steps
+DEFAULT_SEEDS = 3
 DEFAULT_TRAIN_SAMPLES = 2048
 DEFAULT_HELDOUT_SAMPLES = 256
 
 
 class AblationError(ExperimentError):
     """Bad ablation options, or results of other options in the output folder."""
-
-
-def _epochs(steps: int) -> tuple[int, int]:
-    """`(epochs, steps_per_epoch)` with `epochs * steps_per_epoch == steps`, up to EPOCHS_PER_RUN."""
-    for epochs in range(min(EPOCHS_PER_RUN, steps), 0, -1):
-        if steps % epochs == 0:
-            return epochs, steps // epochs
-    return 1, steps
 
 
 def _flops(config) -> int | None:
@@ -106,46 +102,93 @@ def _previous(out: str, study: str, steps: int | None, samples: dict[str, int]) 
     return previous
 
 
-def _sources(variant: Variant, data: dict[str, str], out: str, total: int):
-    """`[(TFRecord folder, weight)]` of a variant: the training set, or its ssl split."""
+def _sources(variant: Variant, data: dict[str, str], out: str, total: int) -> list[str]:
+    """The TFRecord folders a variant trains on: the training set, or its ssl split."""
     from training.kit.datasets import split_labelled
 
     if variant.label_fraction is None:
-        return [(data["train"], 1.0)]
+        return [data["train"]]
     pct = int(round(100 * variant.label_fraction))
-    labelled, unlabelled, n = split_labelled(
+    labelled, unlabelled, _ = split_labelled(
         data["train"], os.path.join(out, "data", f"ssl-{pct}"), variant.label_fraction, total
     )
-    found = []
-    if labelled:
-        found.append((labelled, float(n)))
+    found = [labelled] if labelled else []
     if variant.unlabelled and unlabelled:
-        found.append((unlabelled, float(total - n)))
+        found.append(unlabelled)
     return found
 
 
-def _run_one(config, run_dir: str, steps: int, seed: int, *, trains: bool, **fit) -> int:
-    """Trains one (variant, seed) run for `steps` steps, or saves its initial model.
+def run_digest(config, data_root: str) -> str:
+    """A fingerprint of a run's config, its data paths taken relative to `data_root`:
+    two studies' runs of the same digest (same steps, seed and sets) are the same run."""
+    import hashlib
+
+    from hiu_tf.config import config_to_dict
+
+    values = config_to_dict(config)
+    values.pop("name", None)
+    for source in values["data"]["sources"]:
+        source["path"] = os.path.relpath(source["path"], data_root)
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _borrow(out: str, digest: str, seed: int, steps: int, samples: dict[str, int]):
+    """A finished run of the same digest, seed, steps and sets in a sibling study folder
+    (the tam study's TAM rows are the stacks study's), or None."""
+    import glob
+
+    mine = os.path.abspath(out)
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(mine), "*", RESULTS_JSON))):
+        if os.path.dirname(path) == mine:
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                other = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if other.get("steps") != steps or any(other.get(k) != v for k, v in samples.items()):
+            continue
+        for entry in other.get("runs", {}).values():
+            if entry.get("digest") == digest and entry.get("seed") == seed:
+                return {**entry, "borrowed_from": os.path.dirname(path)}
+    return None
+
+
+def _curve_steps(steps: int, curve: bool) -> list[int]:
+    """The steps to evaluate at: the last, and with `curve` every quarter of the run."""
+    if not curve:
+        return [steps]
+    return sorted({max(1, round(steps * k / CURVE_POINTS)) for k in range(1, CURVE_POINTS + 1)})
+
+
+def _run_one(
+    config, run_dir: str, heldout: str, steps: int, seed: int, *, trains: bool, curve: bool, **fit
+) -> tuple[list[dict[str, Any]], int]:
+    """Trains one (variant, seed) run for `steps` steps, or evaluates its initial model.
 
     The warm-up is cut to a quarter of the steps when the config's is longer.
-    Returns the steps trained (0 when `trains` is False: nothing to train on).
+    Returns the held-out rows (`learning_curve`: step 0 first, the trained model
+    last) and the steps trained (0 when `trains` is False: nothing to train on).
     """
     import keras
 
     from hiu_tf.model import build_model
     from hiu_tf.runs import save_run_model
-    from training.train import train
+    from training.evaluate import evaluate_run
+    from training.kit.learning import PCK_2D_MAX_PX, learning_curve, summarize
 
     if not trains:
         keras.utils.set_random_seed(seed)
         save_run_model(run_dir, config, build_model(config.model))
-        return 0
+        metrics = evaluate_run(
+            run_dir, heldout, out_dir=os.path.join(run_dir, "eval"), pck_2d_max_px=PCK_2D_MAX_PX
+        ).metrics
+        return [{"step": 0, "wall_s": 0.0, **summarize(metrics)}], 0
     if config.train.warmup_steps > steps // 4:
         schedule = dataclasses.replace(config.train, warmup_steps=max(steps // 4, 1))
         config = dataclasses.replace(config, train=schedule)
-    epochs, per_epoch = _epochs(steps)
-    train(config, run_dir, epochs=epochs, steps_per_epoch=per_epoch, images=0, **fit)
-    return steps
+    rows = learning_curve(config, heldout, _curve_steps(steps, curve), run_dir, **fit)
+    return rows, steps
 
 
 def run_ablation(
@@ -154,7 +197,8 @@ def run_ablation(
     *,
     seeds: int = DEFAULT_SEEDS,
     steps: int | None = None,
-    budget_minutes: float = DEFAULT_BUDGET_MINUTES,
+    scale: float = 1.0,
+    budget_minutes: float | None = None,
     only: Sequence[str] = (),
     config_path: str = ABLATE_CONFIG,
     overrides: Sequence[str] = (),
@@ -165,14 +209,15 @@ def run_ablation(
     verbose: int = 1,
     echo: Callable[[str], None] = logger.info,
 ) -> dict[str, Any]:
-    """Runs (or resumes) one study; writes `results.json` / `results.md` into `out`.
+    """Runs (or resumes) one study; writes `results.json`, `results.md` and `curves.png`.
 
     Args:
         study: one of `training.kit.studies.STUDIES`.
         out: the output folder.
         seeds: seeds 0 .. seeds - 1.
-        steps: training steps per run; None = from `budget_minutes` (or those
-            recorded in `out/results.json`).
+        steps: training steps per run; None = those recorded in `out/results.json`,
+            else from `budget_minutes`, else the study's budget times `scale`.
+        scale: multiplies the study's budget (`STUDY_STEPS`), e.g. for a GPU.
         budget_minutes: training minutes per run, converted to steps once.
         only: variant slugs to run (default: all of the study).
         config_path: the base YAML.
@@ -181,7 +226,8 @@ def run_ablation(
         heldout_samples: synthetic held-out samples.
         hand_model: overrides `model.hand_model` (tests).
         run_eagerly: train eagerly (tests).
-        verbose: `fit` and evaluation progress bars (1) or none (0).
+        verbose: a message with the training loss at every evaluation step (1) or
+            none (0).
         echo: progress messages.
 
     Returns:
@@ -191,11 +237,10 @@ def run_ablation(
         AblationError: bad options, or `out` holds results of other options.
         ExperimentError: an unknown study.
     """
-    from training.evaluate import evaluate_run
     from training.kit.budget import CALIBRATION_STEPS, calibrate_steps
     from training.kit.datasets import DEMO_SYNTH, make_datasets, synth_options
-    from training.kit.learning import PCK_2D_MAX_PX, summarize
     from training.kit.results import write_results
+    from training.kit.studies import STUDY_STEPS
 
     all_variants = variants(study)
     slugs = [v.slug for v in all_variants]
@@ -209,11 +254,15 @@ def run_ablation(
     check_int(seeds, "--seeds", 1, AblationError)
     if steps is not None:
         check_int(steps, "--steps", 1, AblationError)
-    check_positive(budget_minutes, "--budget-minutes", AblationError)
+    check_positive(scale, "--scale", AblationError)
+    if budget_minutes is not None:
+        check_positive(budget_minutes, "--budget-minutes", AblationError)
     extra = list(overrides) + ([f"model.hand_model={hand_model}"] if hand_model else [])
     base = base_config(study, config_path, extra)
     os.makedirs(out, exist_ok=True)
     samples = {"train_samples": train_samples, "heldout_samples": heldout_samples}
+    if steps is None and budget_minutes is None:
+        steps = max(1, int(round(STUDY_STEPS[study] * scale)))
     previous = _previous(out, study, steps, samples)
 
     # 1. data
@@ -254,6 +303,7 @@ def run_ablation(
         "steps": steps,
         "seeds": list(range(seeds)),
         "batch_size": base.data.batch_size,
+        "input_size": base.model.input_size,
         **samples,
         "calibration": calibration,
         "variants": {v.slug: v.name for v in all_variants},
@@ -269,37 +319,48 @@ def run_ablation(
             echo(f"[{index}/{len(todo)}] {variant.name}, seed {seed}: done earlier, skipped")
             continue
         sources = _sources(variant, data, out, train_samples)
-        config = variant_config(base, variant, seed, sources or [(data["train"], 1.0)])
+        config = variant_config(base, variant, seed, sources or [data["train"]])
+        digest = run_digest(config, os.path.join(out, "data"))
+        borrowed = _borrow(out, digest, seed, steps, samples)
+        if borrowed is not None and (seed != 0 or borrowed.get("curve")):
+            echo(
+                f"[{index}/{len(todo)}] {variant.name}, seed {seed}: the same run as in "
+                f"{borrowed['borrowed_from']}, reused"
+            )
+            results["runs"][key] = {**borrowed, "variant": variant.slug}
+            write_results(out, results, all_variants)
+            continue
         run_dir = os.path.join(out, "runs", f"{variant.slug}-s{seed}")
         if sources:
             echo(f"[{index}/{len(todo)}] {variant.name}, seed {seed}: {steps} steps")
         else:
             echo(f"[{index}/{len(todo)}] {variant.name}, seed {seed}: no labelled data, untrained")
         start = time.monotonic()
-        trained_steps = _run_one(
+        rows, trained_steps = _run_one(
             config,
             run_dir,
+            data["heldout"],
             steps,
             seed,
             trains=bool(sources),
+            curve=seed == 0,
             run_eagerly=run_eagerly,
-            verbose=verbose,
+            on_epoch=(lambda step, loss: echo(f"  step {step}: loss {loss:.3f}"))
+            if verbose
+            else None,
         )
         seconds = time.monotonic() - start
-        metrics = evaluate_run(
-            run_dir,
-            data["heldout"],
-            out_dir=os.path.join(run_dir, "eval"),
-            pck_2d_max_px=PCK_2D_MAX_PX,
-            verbose=verbose,
-        ).metrics
         entry = {
             "variant": variant.slug,
             "seed": seed,
+            "digest": digest,
             "steps": trained_steps,
             "train_seconds": seconds,
-            "metrics": summarize(metrics),
+            "metrics": {k: v for k, v in rows[-1].items() if k not in ("step", "wall_s")},
+            "initial": {k: v for k, v in rows[0].items() if k not in ("step", "wall_s")},
         }
+        if seed == 0:
+            entry["curve"] = rows
         if study in FLOPS_STUDIES:
             flops = next(
                 (
@@ -313,7 +374,10 @@ def run_ablation(
         results["runs"][key] = entry
         write_results(out, results, all_variants)
         m = entry["metrics"]
-        echo("  " + ", ".join(f"{h} {cell(aggregate([m.get(k)]))}" for _, k, h in COLUMNS))
+        echo(
+            f"  {seconds:.0f} s; "
+            + ", ".join(f"{h} {cell(aggregate([m.get(k)]))}" for _, k, h in COLUMNS)
+        )
     text = write_results(out, results, all_variants)
     echo(TITLES[study])
     return {**results, "text": text}

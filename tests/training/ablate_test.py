@@ -1,6 +1,7 @@
 """training.ablate: one study end to end, resumed."""
 
 import json
+import os
 
 import pytest
 
@@ -41,10 +42,17 @@ def test_tasks_study_end_to_end_and_resume(tmp_path, stick_npz):
     assert only_heatmap["auc_2d_heatmap"] is not None and only_heatmap["mask_mean_iou"] is None
     assert saved["runs"]["heatmap+mask+pof/seed0"]["metrics"]["mask_mean_iou"] is not None
     text = result["text"].splitlines()
-    assert len(text) == 1 + 7  # header and the seven task combinations
+    assert len(text) == 1 + 7 + 3  # header, the seven task combinations, the three claims
     assert text[7].split()[:3] == ["✓", "✓", "✓"]
+    assert text[8].startswith("all three tasks > heat-map + mask: not run")
+    # Every run keeps its untrained evaluation; seed 0 its learning curve.
+    run = saved["runs"]["heatmap/seed0"]
+    assert run["initial"]["auc_2d_heatmap"] is not None
+    assert [row["step"] for row in run["curve"]][0] == 0 and run["curve"][-1]["step"] == steps
     with open(f"{out}/results.md") as f:
-        assert "Table 4" in f.read()
+        md = f.read()
+    assert "Table 4" in md and "## The paper's claims" in md and "curves.png" in md
+    assert os.path.getsize(f"{out}/curves.png") > 1000
     # Repeating the command skips the finished runs (and reuses the calibrated steps).
     lines.clear()
     again = ablate.run_ablation("tasks", out, **kwargs)
@@ -53,3 +61,29 @@ def test_tasks_study_end_to_end_and_resume(tmp_path, stick_npz):
     assert again["runs"] == saved["runs"] and again["steps"] == steps
     with pytest.raises(ablate.AblationError, match=f"holds runs of {steps} steps"):
         ablate.run_ablation("tasks", out, **{**kwargs, "steps": steps + 1})
+
+
+def test_a_study_reuses_the_same_run_of_a_sibling_study(tmp_path, stick_npz):
+    kwargs = dict(
+        seeds=1,
+        steps=2,
+        only=("1-stack",),
+        overrides=("model.input_size=32", "train.jit_compile=false"),
+        train_samples=16,
+        heldout_samples=8,
+        hand_model=stick_npz,
+        run_eagerly=True,
+        verbose=0,
+    )
+    stacks = ablate.run_ablation("stacks", str(tmp_path / "ablate-stacks"), **kwargs)
+    lines = []
+    tam = ablate.run_ablation("tam", str(tmp_path / "ablate-tam"), echo=lines.append, **kwargs)
+    assert any("reused" in line for line in lines)
+    first, second = stacks["runs"]["1-stack/seed0"], tam["runs"]["1-stack/seed0"]
+    assert second["metrics"] == first["metrics"] and second["digest"] == first["digest"]
+    assert second["borrowed_from"] == str(tmp_path / "ablate-stacks")
+    # Other steps: not the same run.
+    lines.clear()
+    other = {**kwargs, "steps": 3}
+    ablate.run_ablation("tam", str(tmp_path / "ablate-tam-3"), echo=lines.append, **other)
+    assert not any("reused" in line for line in lines)

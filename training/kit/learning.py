@@ -252,6 +252,7 @@ def learning_curve(
     final_sets: Mapping[str, str] | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    run_eagerly: bool = False,
 ) -> list[dict[str, Any]]:
     """Trains `config` for `max(steps)` steps and evaluates a held-out set at each of `steps`.
 
@@ -272,6 +273,7 @@ def learning_curve(
             to tell a background gap from underfitting).
         on_epoch: called with `(step, training loss)` at the end of every epoch.
         clock: a monotonic clock for the wall times.
+        run_eagerly: train eagerly (tests).
 
     Returns:
         One dict per evaluation, in step order: `step`, `wall_s` (seconds since training
@@ -331,6 +333,7 @@ def learning_curve(
         callbacks=[Checkpoints()],
         images=0,
         verbose=0,
+        run_eagerly=run_eagerly,
     )
     return rows
 

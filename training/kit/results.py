@@ -7,8 +7,17 @@ mesh joints; Hand Mask = mean IoU of the backbone's mask; 3D Pose = 3D PCK AUC
 "Hand Mesh" need the rendered mask's IoU and ground-truth vertices, which the
 evaluation does not compute. Cells are the mean ± the sample standard deviation
 over seeds. `write_results` keeps `results.json` (every finished run, written
-atomically so an interrupted study resumes) and `results.md` (the table in the
-paper's layout).
+atomically so an interrupted study resumes), `results.md` (the table in the
+paper's layout, the verdict on each of the paper's claims, `verdicts`, and
+whether each variant has left its untrained state, `left_untrained`) and
+`curves.png` (seed 0's held-out learning curves).
+
+Both judgements use the seed spread (the sample standard deviation over seeds):
+a claim "A > B" holds on a column when A's mean is above B's by more than the two
+spreads added, is not held when it is below by as much, and is otherwise within
+spread; a variant has left its untrained state on a column when its trained mean
+is further than `UNTRAINED_SPREADS` times the larger spread (trained or untrained)
+from the untrained model's mean.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ from training.kit.studies import FLOPS_STUDIES, Variant
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
+CURVES_PNG = "curves.png"
+MESH_COLUMNS = ("2d_mesh", "3d")  # the columns read off the regressed mesh
+UNTRAINED_SPREADS = 3.0
 # (column, summary key of training.kit.learning.summarize, heading)
 COLUMNS = (
     ("2d", "auc_2d_heatmap", "2D Pose"),
@@ -39,6 +51,15 @@ def aggregate(values: Sequence[float | None]) -> dict[str, Any]:
         return {"mean": None, "std": None, "n": 0}
     std = statistics.stdev(kept) if len(kept) > 1 else 0.0
     return {"mean": statistics.fmean(kept), "std": std, "n": len(kept)}
+
+
+def compare(a: Sequence[float], b: Sequence[float], higher: bool) -> str:
+    """`b` against `a` (each `(mean, std)`): "better", "worse" or "within spread" (the
+    means no further apart than the two standard deviations added)."""
+    gap = b[0] - a[0]
+    if abs(gap) <= a[1] + b[1]:
+        return "within spread"
+    return "better" if (gap > 0) == higher else "worse"
 
 
 def cell(stat: Mapping[str, Any] | None) -> str:
@@ -60,11 +81,110 @@ def build_table(
         results = [r for r in results if r is not None]
         for column, key, _ in COLUMNS:
             row[column] = aggregate([r["metrics"].get(key) for r in results])
+            row[f"{column}_initial"] = aggregate(
+                [r.get("initial", {}).get(key) for r in results if r.get("steps")]
+            )
         row["seeds"] = len(results)
         flops = [r.get("flops") for r in results if r.get("flops")]
         row["flops"] = flops[0] if flops else None
         table[v.slug] = row
     return table
+
+
+def left_untrained(row: Mapping[str, Any]) -> dict[str, bool | None]:
+    """Per column: has the variant left its untrained state (`UNTRAINED_SPREADS`)?
+
+    None where the column or the untrained evaluation is missing (an untrained
+    variant, such as the ssl study's 0 % row, has no untrained counterpart).
+    """
+    out: dict[str, bool | None] = {}
+    for column, _, _ in COLUMNS:
+        trained, initial = row.get(column) or {}, row.get(f"{column}_initial") or {}
+        if trained.get("mean") is None or initial.get("mean") is None:
+            out[column] = None
+            continue
+        spread = max(trained["std"], initial["std"])
+        out[column] = abs(trained["mean"] - initial["mean"]) > UNTRAINED_SPREADS * spread
+    return out
+
+
+def verdicts(study: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The paper's claims of a study (`CLAIMS`) judged on every column.
+
+    Returns:
+        Per claim: `claim` (words), `columns` ({column: "held" | "not held" |
+        "within spread" | None when a side has no value}) and `verdict`: "held"
+        (every column that differs beyond the spread favours the claim, and one
+        does), "not held" (every one that differs goes against it), "mixed", or
+        "within spread" (no column differs), or "not run".
+    """
+    from training.kit.studies import CLAIMS
+
+    words = {"better": "held", "worse": "not held", "within spread": "within spread"}
+    out = []
+    for better, worse, claim in CLAIMS[study]:
+        a, b = table.get(better, {}), table.get(worse, {})
+        columns: dict[str, str | None] = {}
+        for column, _, _ in COLUMNS:
+            x, y = a.get(column) or {}, b.get(column) or {}
+            if x.get("mean") is None or y.get("mean") is None:
+                columns[column] = None
+                continue
+            columns[column] = words[
+                compare((y["mean"], y["std"]), (x["mean"], x["std"]), higher=True)
+            ]
+        found = {v for v in columns.values() if v is not None}
+        if not found:
+            verdict = "not run"
+        elif found == {"within spread"}:
+            verdict = "within spread"
+        elif "not held" not in found:
+            verdict = "held"
+        elif "held" not in found:
+            verdict = "not held"
+        else:
+            verdict = "mixed"
+        out.append({"claim": claim, "columns": columns, "verdict": verdict})
+    return out
+
+
+def verdict_lines(study: str, table: Mapping[str, Any]) -> list[str]:
+    """One line per claim: the verdict and the reason (which columns say what)."""
+    headings = {column: heading for column, _, heading in COLUMNS}
+    lines = []
+    for v in verdicts(study, table):
+        by: dict[str, list[str]] = {}
+        for column, word in v["columns"].items():
+            if word is not None:
+                by.setdefault(word, []).append(headings[column])
+        reason = "; ".join(f"{word} on {', '.join(cols)}" for word, cols in by.items())
+        lines.append(f"{v['claim']}: **{v['verdict']}**" + (f" ({reason})" if reason else ""))
+    return lines
+
+
+def curves_figure(out: str, results: Mapping[str, Any], variant_list: Sequence[Variant]) -> str:
+    """Seed 0's held-out learning curve of every variant that has one, in `out/curves.png`."""
+    from training.kit.learning import plot_learning_curves
+
+    runs = [
+        (entry["curve"], v.name, results["input_size"])
+        for v in variant_list
+        if (entry := results["runs"].get(run_key(v, 0))) and entry.get("curve")
+    ]
+    path = os.path.join(out, CURVES_PNG)
+    title = f"{TITLES[results['study']]}: held-out learning curves, seed 0"
+    return plot_learning_curves(runs, path, title)
+
+
+def time_text(runs) -> str:
+    """The study's cost: the training and evaluation minutes summed over its runs."""
+    runs = list(runs)
+    if not runs:
+        return ""
+    minutes = sum(r.get("train_seconds", 0.0) for r in runs) / 60.0
+    borrowed = sum(1 for r in runs if r.get("borrowed_from"))
+    reused = f", {borrowed} of them reused from another study's folder" if borrowed else ""
+    return f"Training and evaluation: {minutes:.1f} min summed over {len(runs)} runs{reused}."
 
 
 def flops_text(flops: float | None) -> str:
@@ -102,8 +222,11 @@ def format_table(
         cells = [cell(row.get(c)) for c, _, _ in COLUMNS]
         if extra:
             cells.append(flops_text(row.get("flops")))
-        rows.append(first + cells + [str(row.get("seeds", 0))])
-    header = lead + headings + extra + ["seeds"]
+        left = left_untrained(row)
+        mesh = [left[c] for c in MESH_COLUMNS]
+        trained = "-" if None in mesh else ("✓" if all(mesh) else "✗")
+        rows.append(first + cells + [trained, str(row.get("seeds", 0))])
+    header = lead + headings + extra + ["mesh learnt", "seeds"]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -137,27 +260,55 @@ def write_json(path: str, data: Mapping[str, Any]) -> None:
 
 
 def write_results(out: str, results: Mapping[str, Any], variant_list: Sequence[Variant]) -> str:
-    """Writes `results.json` and `results.md`; returns the text table."""
+    """Writes `results.json`, `results.md` and `curves.png`; returns the text table."""
     study = results["study"]
     seeds = results["seeds"]
     table = build_table(study, variant_list, results["runs"], seeds)
-    results = {**results, "table": table}
+    results = {**results, "table": table, "verdicts": verdicts(study, table)}
     write_json(os.path.join(out, RESULTS_JSON), results)
+    claims = verdict_lines(study, table)
+    untrained = [
+        f"- {v.name}: "
+        + ", ".join(
+            f"{heading} {cell(table[v.slug].get(column + '_initial'))}"
+            for column, _, heading in COLUMNS
+            if column in MESH_COLUMNS
+        )
+        for v in variant_list
+        if table[v.slug].get("seeds")
+        and any(r is not None for r in left_untrained(table[v.slug]).values())
+    ]
     md = [
         f"# {TITLES[study]}",
         "",
         f"{results['steps']} training steps per run, batch {results['batch_size']}, "
         f"seeds {', '.join(map(str, seeds))}; {results['train_samples']} synthetic training "
         f"samples; evaluated on {results['heldout_samples']} held-out samples (other seed, other "
-        "backgrounds). Cells: mean ± sample standard deviation over seeds.",
+        "backgrounds). Cells: mean ± sample standard deviation over seeds. "
+        + time_text(results["runs"].values()),
         "",
         format_table(study, variant_list, table, markdown=True),
         "",
         "2D Pose: AUC of the 2D PCK (0-19 px of the 64 px crop) of the heat-maps; "
         "2D Pose †: the same for the projected mesh joints; Hand Mask: mean IoU of the "
-        "backbone's mask; 3D Pose: 3D PCK AUC 20-50 mm of the mesh joints (hand3d protocol).",
+        "backbone's mask; 3D Pose: 3D PCK AUC 20-50 mm of the mesh joints (hand3d protocol). "
+        f"Mesh learnt: both mesh columns (2D Pose †, 3D Pose) are more than {UNTRAINED_SPREADS:g} "
+        "seed spreads from the untrained model's (- = not trained, or not run).",
         "",
     ]
+    if claims:
+        md += ["## The paper's claims", "", *(f"- {line}" for line in claims), ""]
+        md += [
+            "Held: better beyond the spread (the means further apart than the two standard "
+            "deviations added); not held: worse beyond it.",
+            "",
+        ]
+    if untrained:
+        md += ["## The untrained models (mean ± std over seeds)", "", *untrained, ""]
+    if any(r.get("curve") for r in results["runs"].values()):
+        curves_figure(out, results, variant_list)
+        md += [f"![seed 0's held-out learning curves]({CURVES_PNG})", ""]
     with open(os.path.join(out, RESULTS_MD), "w", encoding="utf-8") as f:
         f.write("\n".join(md))
-    return format_table(study, variant_list, table)
+    text = format_table(study, variant_list, table)
+    return text + "".join(f"\n{line.replace('**', '')}" for line in claims)

@@ -12,7 +12,9 @@ Studies (`variants(study)`; the display names follow the paper, `§` = no TAM,
 * `tasks` (Table 4): the seven non-empty subsets of the backbone's tasks
   (heat-map, mask, POF: `model.tasks`). The mesh head stays on in every
   variant (the paper's third task is the mesh, whose supervision never
-  changes here), so every row has the projected-mesh and 3D columns.
+  changes here), so every row has the projected-mesh and 3D columns. As in the
+  paper, the head reads what the backbone predicts: the heat-maps' keypoints
+  (`model.head_keypoints`) only in the variants with heat-maps.
 * `mobile` (not in the paper): the phone-class trunk (`hiu_tf.presets.mobile`'s
   inverted residual blocks, ReLU6, separable 3x3 stem, 2 stacks) with the
   blocks' expansion 2 or 1, and with or without the task decoders' residual
@@ -22,13 +24,23 @@ Studies (`variants(study)`; the display names follow the paper, `§` = no TAM,
   SSL: training on the labelled subset only, self-supervised weights 0 (with
   0 % there is nothing to train on: the initial model is evaluated). With SSL
   (‡): the labelled subset plus the rest as unlabelled samples
-  (`training.kit.datasets.split_labelled`), mixed in proportion, with the
-  self-supervised terms on. The renderer is on in this study (the mask
-  consistency term needs it).
+  (`training.kit.datasets.split_labelled`), with the self-supervised terms on.
+  Both arms see the same labelled samples: every SSL batch holds a full batch of
+  labelled samples and as many unlabelled ones (`data.mix: batch`, twice the
+  batch), so at equal steps SSL only *adds* the unlabelled images and the
+  self-supervised terms. The renderer is on in this study (the mask
+  consistency term needs it). The 0 % row is the untrained model, without an SSL
+  arm: with no labels, the self-supervised terms would only make the mesh agree
+  with untrained heat-maps and masks.
+
+Budgets (`STUDY_STEPS`): the training steps per run at which every variant of a
+study has left its untrained state on every column on a 2-core CPU (measured:
+docs/ablations.md); `--scale` multiplies them for longer runs.
 
 Every variant's config is the base YAML (`training/configs/ablate.yaml`), then
-the study's overrides (`STUDY_OVERRIDES`), then the variant's, then the seed
-and the data sources (`variant_config`).
+the study's overrides (`STUDY_OVERRIDES`: `tasks` and `ssl` train the 2-stack
+model of `stacks`), then the variant's, then the seed and the data sources
+(`variant_config`).
 """
 
 from __future__ import annotations
@@ -46,21 +58,54 @@ STUDIES = ("stacks", "tam", "tasks", "mobile", "ssl")
 ABLATE_CONFIG = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "ablate.yaml"
 )
-BASE_WIDTH = 16  # width of the 4-stack model; the others follow ablation_width
+BASE_WIDTH = 34  # width of the 4-stack model (2 stacks: 48, the demo's); see ablation_width
 SSL_FRACTIONS = (0.0, 0.1, 0.3, 1.0)
+# Training steps per run of each study at --scale 1 (docs/ablations.md: the curves).
+STUDY_STEPS = {"stacks": 1500, "tam": 1500, "tasks": 1500, "mobile": 1500, "ssl": 1500}
 _TASK_NAMES = {"heatmap": "Heat-map", "mask": "Mask", "pof": "POF"}
 # Study-wide overrides (over training/configs/ablate.yaml).
+# The tasks and ssl studies ablate the tasks and the data, not the trunk: they use the
+# 2-stack model of the stacks study (the demo's trunk, width 48), which at these budgets
+# is at least as accurate as the 4-stack one and trains in about 2/3 of its time.
+# (tests check that 48 is ablation_width(2))
+TWO_STACKS = ("model.num_stacks=2", "model.width=48")
 STUDY_OVERRIDES = {
     "stacks": (),
     "tam": (),
-    "tasks": (),
+    "tasks": TWO_STACKS,
     # The `mobile` preset's kind of trunk, read off the preset so that the study follows
     # it; every variant sets num_stacks, expansion and decoder_full_res.
     "mobile": tuple(
         f"model.{field}={json.dumps(getattr(presets.mobile().model, field))}"
         for field in ("block_type", "activation", "separable_stem", "stem_kernel")
+    )
+    # XLA makes depthwise convolutions slower on a CPU (docs/results.md, bench_train).
+    + ("train.jit_compile=false",),
+    "ssl": (*TWO_STACKS, "model.render_mask=true"),
+}
+# The paper's directions each study tests: (variant expected better, variant expected
+# worse, the claim in words). `mobile` is ours and claims nothing.
+CLAIMS = {
+    "stacks": (
+        ("4-stack", "2-stack", "4-stack > 2-stack"),
+        ("4-stack", "1-stack", "4-stack > 1-stack"),
+        ("2-stack", "1-stack", "2-stack > 1-stack"),
     ),
-    "ssl": ("model.render_mask=true",),
+    "tam": (
+        ("4-stack", "4-stack-notam", "TAM > concatenation (4 stacks)"),
+        ("1-stack", "1-stack-notam", "TAM > concatenation (1 stack)"),
+    ),
+    "tasks": (
+        ("heatmap+mask+pof", "heatmap+mask", "all three tasks > heat-map + mask"),
+        ("heatmap+mask+pof", "heatmap+pof", "all three tasks > heat-map + POF"),
+        ("heatmap+mask+pof", "mask+pof", "all three tasks > mask + POF"),
+    ),
+    "mobile": (),
+    "ssl": (
+        ("labelled10-ssl", "labelled10", "SSL > no SSL at 10 %"),
+        ("labelled30-ssl", "labelled30", "SSL > no SSL at 30 %"),
+        ("labelled100-ssl", "labelled100", "SSL > no SSL at 100 %"),
+    ),
 }
 FLOPS_STUDIES = ("stacks", "tam", "mobile")  # studies whose table has a FLOPs column
 # mobile: (slug, name, stacks, expansion, decoders' full-resolution block)
@@ -97,8 +142,8 @@ class Variant:
 def ablation_width(num_stacks: int, base_width: int = BASE_WIDTH) -> int:
     """Width per stack keeping `N * C^2` at the 4-stack model's: `C_4 * sqrt(4 / N)`, even.
 
-    With the default base 16: 32, 22, 16, 12 for N = 1, 2, 4, 8 (N * C^2 = 1024,
-    968, 1024, 1152).
+    With the default base 34: 68, 48, 34, 24 for N = 1, 2, 4, 8 (N * C^2 = 4624,
+    4608, 4624, 4608).
     """
     return int(2 * round(base_width * math.sqrt(4 / num_stacks) / 2))
 
@@ -140,7 +185,8 @@ def variants(study: str) -> list[Variant]:
             Variant(
                 slug="+".join(c),
                 name=" + ".join(_TASK_NAMES[t] for t in c),
-                overrides=(f"model.tasks=[{', '.join(c)}]",),
+                overrides=(f"model.tasks=[{', '.join(c)}]",)
+                + (() if "heatmap" in c else ("model.head_keypoints=false",)),
             )
             for c in combos
         ]
@@ -169,14 +215,15 @@ def variants(study: str) -> list[Variant]:
                     label_fraction=fraction,
                 )
             )
-            out.append(
-                Variant(
-                    slug=f"labelled{pct}-ssl",
-                    name=f"{pct} % labelled ‡",
-                    label_fraction=fraction,
-                    unlabelled=True,
+            if fraction > 0:  # with no labels the SSL terms have only untrained maps to agree with
+                out.append(
+                    Variant(
+                        slug=f"labelled{pct}-ssl",
+                        name=f"{pct} % labelled ‡",
+                        label_fraction=fraction,
+                        unlabelled=True,
+                    )
                 )
-            )
         return out
     raise ExperimentError(f"--study must be one of {STUDIES}. Received: --study={study!r}")
 
@@ -191,20 +238,24 @@ def base_config(study: str, config_path: str = ABLATE_CONFIG, overrides: Sequenc
     return apply_overrides(config, [*STUDY_OVERRIDES[study], *overrides])
 
 
-def variant_config(base, variant: Variant, seed: int, sources: Sequence[tuple[str, float]]):
-    """The config of one (variant, seed) run: overrides, seed and the data sources."""
+def variant_config(base, variant: Variant, seed: int, sources: Sequence[str]):
+    """The config of one (variant, seed) run: overrides, seed and the data sources.
+
+    `sources` are TFRecord folders; an `unlabelled` one (`split_labelled`) next to a
+    labelled one doubles the batch, half of each in every batch (`data.mix: batch`),
+    so the labelled samples per step stay the base's.
+    """
     from hiu_tf.config import SourceConfig, apply_overrides
 
     config = apply_overrides(base, [*variant.overrides, f"train.seed={seed}"])
+    kinds = ["unlabelled" if os.path.basename(p) == "unlabelled" else "synthetic" for p in sources]
     data = dataclasses.replace(
         config.data,
         sources=tuple(
-            SourceConfig(
-                name="unlabelled" if os.path.basename(path) == "unlabelled" else "synthetic",
-                path=os.path.abspath(path),
-                weight=float(weight),
-            )
-            for path, weight in sources
+            SourceConfig(name=kind, path=os.path.abspath(path), weight=1.0)
+            for path, kind in zip(sources, kinds, strict=True)
         ),
     )
+    if len(set(kinds)) == 2:
+        data = dataclasses.replace(data, batch_size=2 * data.batch_size, mix="batch")
     return dataclasses.replace(config, name=f"ablate-{variant.slug}", data=data)

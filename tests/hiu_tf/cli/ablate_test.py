@@ -6,7 +6,7 @@ from hiu_tf.__main__ import main
 def test_ablate_lists_the_variants_of_a_study(capsys):
     assert main(["ablate", "--study", "tam", "--list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == [
+    assert [line.split()[1] for line in lines] == [
         "4-stack",
         "4-stack-notam",
         "1-stack",
@@ -26,3 +26,14 @@ def test_ablate_rejects_unknown_variants_and_bad_numbers(tmp_path, capsys):
     )
     assert main(["ablate", "--study", "ssl", "--out", out, "--train-samples", "0"]) == 2
     assert "--train-samples must be >= 1" in capsys.readouterr().err
+
+
+def test_ablate_all_lists_every_study_and_refuses_only(tmp_path, capsys):
+    assert main(["ablate", "--study", "all", "--list"]) == 0
+    studies = {line.split()[0] for line in capsys.readouterr().out.strip().splitlines()}
+    assert studies == {"stacks", "tam", "tasks", "mobile", "ssl"}
+    out = str(tmp_path / "a")
+    assert main(["ablate", "--study", "all", "--out", out, "--only", "1-stack"]) == 2
+    assert "--only names variants of one study" in capsys.readouterr().err
+    assert main(["ablate", "--study", "tam", "--out", out, "--scale", "0"]) == 2
+    assert "--scale" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from training.kit import ExperimentError, results, studies
 def test_every_variant_resolves_to_a_valid_config(study):
     base = studies.base_config(study)
     for variant in studies.variants(study):
-        config = studies.variant_config(base, variant, seed=1, sources=[("/data/train", 1.0)])
+        config = studies.variant_config(base, variant, seed=1, sources=["/data/train"])
         assert config.train.seed == 1
         assert config.name == f"ablate-{variant.slug}"
         assert [s.path for s in config.data.sources] == ["/data/train"]
@@ -22,13 +22,13 @@ def test_variant_lists_follow_the_paper():
     assert names("stacks") == ["4-stack", "2-stack", "1-stack"]
     assert names("tam") == ["4-stack", "4-stack §", "1-stack", "1-stack §"]
     tasks = [
-        studies.variant_config(studies.base_config("tasks"), v, 0, [("x", 1.0)]).model.tasks
+        studies.variant_config(studies.base_config("tasks"), v, 0, ["x"]).model.tasks
         for v in studies.variants("tasks")
     ]
     assert len(tasks) == 7 and len(set(tasks)) == 7  # every non-empty subset once
     assert all(set(t) <= set(TASKS) for t in tasks)
     mobile = [
-        studies.variant_config(studies.base_config("mobile"), v, 0, [("x", 1.0)]).model
+        studies.variant_config(studies.base_config("mobile"), v, 0, ["x"]).model
         for v in studies.variants("mobile")
     ]
     assert all(m.block_type == "inverted" and m.activation == "relu6" for m in mobile)
@@ -37,22 +37,40 @@ def test_variant_lists_follow_the_paper():
         (1, 2, True), (1, 2, False), (1, 1, True),
     ]  # fmt: skip
     ssl = studies.variants("ssl")
-    assert [(v.label_fraction, v.unlabelled) for v in ssl] == [
-        (f, u) for f in studies.SSL_FRACTIONS for u in (False, True)
+    assert [(v.label_fraction, v.unlabelled) for v in ssl] == [(0.0, False)] + [
+        (f, u) for f in studies.SSL_FRACTIONS[1:] for u in (False, True)
     ]
     base = studies.base_config("ssl")
     assert base.model.render_mask  # the mask consistency term needs the renderer
-    plain = studies.variant_config(base, ssl[2], 0, [("x", 1.0)])
-    with_ssl = studies.variant_config(base, ssl[3], 0, [("x", 1.0)])
+    plain = studies.variant_config(base, ssl[1], 0, ["/d/ssl-10/labelled"])
+    with_ssl = studies.variant_config(
+        base, ssl[2], 0, ["/d/ssl-10/labelled", "/d/ssl-10/unlabelled"]
+    )
     assert plain.loss.ssl_mask == plain.loss.ssl_2d == 0
     assert with_ssl.loss.ssl_mask > 0 and with_ssl.loss.ssl_2d > 0
+    # Equal labelled exposure: the SSL arm adds a batch of unlabelled samples.
+    assert plain.data.batch_size == base.data.batch_size and plain.data.mix == "weight"
+    assert with_ssl.data.batch_size == 2 * base.data.batch_size and with_ssl.data.mix == "batch"
+    assert [s.name for s in with_ssl.data.sources] == ["synthetic", "unlabelled"]
+    # The tasks study: the head reads heat-map keypoints only where there are heat-maps.
+    for v in studies.variants("tasks"):
+        model = studies.variant_config(studies.base_config("tasks"), v, 0, ["x"]).model
+        assert model.head_keypoints == ("heatmap" in model.tasks)
+    for study in ("tasks", "ssl"):  # the stacks study's 2-stack model
+        model = studies.base_config(study).model
+        assert (model.num_stacks, model.width) == (2, studies.ablation_width(2))
+    assert not studies.base_config("mobile").train.jit_compile
+    assert studies.base_config("stacks").train.jit_compile
+    for study, claims in studies.CLAIMS.items():  # every claim names two of its variants
+        slugs = {v.slug for v in studies.variants(study)}
+        assert all(a in slugs and b in slugs for a, b, _ in claims)
     with pytest.raises(ExperimentError, match="--study must be one of"):
         studies.variants("depth")
 
 
 def test_widths_keep_the_flops_of_the_stacks_about_equal():
     widths = {n: studies.ablation_width(n) for n in (1, 2, 4, 8)}
-    assert widths == {1: 32, 2: 22, 4: 16, 8: 12}
+    assert widths == {1: 68, 2: 48, 4: 34, 8: 24}
     costs = [n * w**2 for n, w in widths.items()]
     assert max(costs) / min(costs) < 1.2
 
@@ -78,3 +96,49 @@ def test_aggregate_and_table_cells():
     assert "0.800" in lines[2] and "±" not in lines[2]  # one seed: no spread
     markdown = results.format_table("tasks", variants, table, markdown=True)
     assert markdown.splitlines()[1].startswith("|---|")
+
+
+def _stat(mean, std, n=3):
+    return {"mean": mean, "std": std, "n": n}
+
+
+def test_left_untrained_needs_three_spreads():
+    row = {
+        "2d_mesh": _stat(0.50, 0.02),
+        "2d_mesh_initial": _stat(0.30, 0.01),  # 0.20 > 3 * 0.02
+        "3d": _stat(0.10, 0.03),
+        "3d_initial": _stat(0.02, 0.01),  # 0.08 < 3 * 0.03
+        "2d": _stat(0.4, 0.0),
+    }
+    left = results.left_untrained(row)
+    assert left == {"2d": None, "2d_mesh": True, "mask": None, "3d": False}
+    row["3d"] = _stat(0.10, 0.02)  # 0.08 > 3 * 0.02 (the larger spread)
+    assert results.left_untrained(row)["3d"] is True
+
+
+def test_verdicts_follow_the_seed_spread():
+    a, b = _stat(0.60, 0.01), _stat(0.50, 0.01)
+    table = {
+        "4-stack": {"2d": a, "2d_mesh": a, "mask": _stat(0.5, 0.05), "3d": b},
+        "2-stack": {"2d": b, "2d_mesh": _stat(0.58, 0.02), "mask": b, "3d": a},
+        "1-stack": {"2d": b, "2d_mesh": b, "mask": b, "3d": b},
+    }
+    found = {v["claim"]: v for v in results.verdicts("stacks", table)}
+    mixed = found["4-stack > 2-stack"]
+    assert mixed["columns"] == {
+        "2d": "held",
+        "2d_mesh": "within spread",  # 0.02 apart, spreads 0.01 + 0.02
+        "mask": "within spread",
+        "3d": "not held",
+    }
+    assert mixed["verdict"] == "mixed"
+    assert found["4-stack > 1-stack"]["verdict"] == "held"
+    assert found["2-stack > 1-stack"]["verdict"] == "held"
+    table["1-stack"] = {"2d": a, "2d_mesh": _stat(0.7, 0.01), "mask": b, "3d": _stat(0.7, 0.01)}
+    found = {v["claim"]: v for v in results.verdicts("stacks", table)}
+    assert found["2-stack > 1-stack"]["verdict"] == "not held"
+    lines = results.verdict_lines("stacks", table)
+    assert lines[0].startswith("4-stack > 2-stack: **mixed** (held on 2D Pose; within spread")
+    assert results.verdicts("stacks", {})[0]["verdict"] == "not run"
+    assert results.compare((0.5, 0.01), (0.53, 0.01), higher=True) == "better"
+    assert results.compare((0.5, 0.01), (0.53, 0.01), higher=False) == "worse"
