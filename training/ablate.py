@@ -181,7 +181,11 @@ def _run_one(
         keras.utils.set_random_seed(seed)
         save_run_model(run_dir, config, build_model(config.model))
         metrics = evaluate_run(
-            run_dir, heldout, out_dir=os.path.join(run_dir, "eval"), pck_2d_max_px=PCK_2D_MAX_PX
+            run_dir,
+            heldout,
+            out_dir=os.path.join(run_dir, "eval"),
+            pck_2d_max_px=PCK_2D_MAX_PX,
+            verbose=0,
         ).metrics
         return [{"step": 0, "wall_s": 0.0, **summarize(metrics)}], 0
     if config.train.warmup_steps > steps // 4:

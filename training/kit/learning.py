@@ -421,6 +421,7 @@ def plot_learning_curves(
     crop_relative: bool = False,
     targets: Sequence[Target] = (),
     target_crop: int = 64,
+    log_steps: bool = True,
 ) -> str:
     """One panel per `CURVE_COLUMNS` entry, each run a line against the training step.
 
@@ -433,6 +434,8 @@ def plot_learning_curves(
             percentage of each run's crop side.
         targets: goals drawn as dashed lines on their panels.
         target_crop: the crop size at which `targets` are stated.
+        log_steps: a log step axis (runs of very different lengths); False: linear,
+            the untrained row at step 0.
 
     Returns:
         `path`.
@@ -453,7 +456,7 @@ def plot_learning_curves(
         ax = figure.add_subplot(2, 5, i + 1)
         drawn = []
         for rows, label, crop in runs:
-            steps = [max(r["step"], 1) for r in rows]
+            steps = [max(r["step"], 1) if log_steps else r["step"] for r in rows]
             values = [
                 float("nan") if r.get(key) is None else scale(key, crop) * r[key] for r in rows
             ]
@@ -467,7 +470,7 @@ def plot_learning_curves(
         elif higher is None:  # a ratio: log scale, 1 is right
             ax.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)
             ax.set_yscale("log")
-        if drawn:
+        if drawn and log_steps:
             ax.set_xscale("log")
         better = "higher" if higher else "lower" if higher is False else "1"
         unit = " (% of crop)" if relative(key) else ""
@@ -488,7 +491,7 @@ def plot_learning_curves(
     ]
     if targets:
         notes.append(f"dashed: the target ({target_crop} px)")
-    notes.append("step 1 = untrained")
+    notes.append("step 1 = untrained" if log_steps else "step 0 = untrained")
     ax = figure.add_subplot(2, 5, 10)
     ax.axis("off")
     ax.text(0.0, 0.95, "\n".join(notes), fontsize=8, va="top")

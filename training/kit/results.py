@@ -173,7 +173,7 @@ def curves_figure(out: str, results: Mapping[str, Any], variant_list: Sequence[V
     ]
     path = os.path.join(out, CURVES_PNG)
     title = f"{TITLES[results['study']]}: held-out learning curves, seed 0"
-    return plot_learning_curves(runs, path, title)
+    return plot_learning_curves(runs, path, title, log_steps=False)
 
 
 def time_text(runs) -> str:
