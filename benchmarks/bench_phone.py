@@ -47,7 +47,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -113,9 +112,12 @@ def finished(path: str, config, steps) -> dict | None:
 
 
 def spread(values) -> tuple[float, float]:
-    """(mean, sample standard deviation; 0 for one value)."""
-    values = [float(v) for v in values]
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+    """(mean, sample standard deviation; 0 for one value): the ablations' `aggregate`
+    as the pair that `phone.json` stores."""
+    from training.kit.results import aggregate
+
+    found = aggregate(values)
+    return found["mean"], found["std"]
 
 
 def parity(run_dir: str, data: dict, calibration: int, path: str, current=None) -> dict:

@@ -56,6 +56,7 @@ from training.kit.studies import (
     FLOPS_STUDIES,
     Variant,
     base_config,
+    percent,
     variant_config,
     variants,
 )
@@ -108,7 +109,7 @@ def _sources(variant: Variant, data: dict[str, str], out: str, total: int) -> li
 
     if variant.label_fraction is None:
         return [data["train"]]
-    pct = int(round(100 * variant.label_fraction))
+    pct = percent(variant.label_fraction)
     labelled, unlabelled, _ = split_labelled(
         data["train"], os.path.join(out, "data", f"ssl-{pct}"), variant.label_fraction, total
     )
@@ -132,12 +133,13 @@ def run_digest(config, data_root: str) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _borrow(out: str, digest: str, seed: int, steps: int, samples: dict[str, int]):
-    """A finished run of the same digest, seed, steps and sets in a sibling study folder
-    (the tam study's TAM rows are the stacks study's), or None."""
+def _siblings(out: str, steps: int, samples: dict[str, int]) -> list[tuple[str, dict]]:
+    """The finished runs of the sibling study folders next to `out` that trained the
+    same steps on the same sets, as (folder, runs); read once per study."""
     import glob
 
     mine = os.path.abspath(out)
+    found = []
     for path in sorted(glob.glob(os.path.join(os.path.dirname(mine), "*", RESULTS_JSON))):
         if os.path.dirname(path) == mine:
             continue
@@ -148,9 +150,17 @@ def _borrow(out: str, digest: str, seed: int, steps: int, samples: dict[str, int
             continue
         if other.get("steps") != steps or any(other.get(k) != v for k, v in samples.items()):
             continue
-        for entry in other.get("runs", {}).values():
+        found.append((os.path.dirname(path), other.get("runs", {})))
+    return found
+
+
+def _borrow(siblings: list[tuple[str, dict]], digest: str, seed: int):
+    """A run of the same config digest and seed among `_siblings`' (the tam study's
+    TAM rows are the stacks study's), or None."""
+    for folder, runs in siblings:
+        for entry in runs.values():
             if entry.get("digest") == digest and entry.get("seed") == seed:
-                return {**entry, "borrowed_from": os.path.dirname(path)}
+                return {**entry, "borrowed_from": folder}
     return None
 
 
@@ -204,6 +214,7 @@ def run_ablation(
     scale: float = 1.0,
     budget_minutes: float | None = None,
     only: Sequence[str] = (),
+    fractions: Sequence[float] | None = None,
     config_path: str = ABLATE_CONFIG,
     overrides: Sequence[str] = (),
     train_samples: int = DEFAULT_TRAIN_SAMPLES,
@@ -224,6 +235,9 @@ def run_ablation(
         scale: multiplies the study's budget (`STUDY_STEPS`), e.g. for a GPU.
         budget_minutes: training minutes per run, converted to steps once.
         only: variant slugs to run (default: all of the study).
+        fractions: ssl only: the labelled fractions besides 0 (default 0.1, 0.3, 1).
+            Runs of other fractions already in `out` are kept, and come back into
+            the table when their fractions are asked for again.
         config_path: the base YAML.
         overrides: `--set` overrides over the base.
         train_samples: synthetic training samples.
@@ -246,7 +260,10 @@ def run_ablation(
     from training.kit.results import write_results
     from training.kit.studies import STUDY_STEPS
 
-    all_variants = variants(study)
+    try:
+        all_variants = variants(study, fractions)
+    except ExperimentError as e:
+        raise AblationError(str(e)) from None
     slugs = [v.slug for v in all_variants]
     for slug in only:
         if slug not in slugs:
@@ -317,6 +334,7 @@ def run_ablation(
 
     # 3. runs
     todo = [(v, s) for v in chosen for s in range(seeds)]
+    siblings = _siblings(out, steps, samples)
     for index, (variant, seed) in enumerate(todo, start=1):
         key = run_key(variant, seed)
         if key in results["runs"]:
@@ -325,7 +343,7 @@ def run_ablation(
         sources = _sources(variant, data, out, train_samples)
         config = variant_config(base, variant, seed, sources or [data["train"]])
         digest = run_digest(config, os.path.join(out, "data"))
-        borrowed = _borrow(out, digest, seed, steps, samples)
+        borrowed = _borrow(siblings, digest, seed)
         if borrowed is not None and (seed != 0 or borrowed.get("curve")):
             echo(
                 f"[{index}/{len(todo)}] {variant.name}, seed {seed}: the same run as in "

@@ -3,6 +3,7 @@
     python -m hiu_tf ablate --study tam                 # 3 seeds, the study's budget
     python -m hiu_tf ablate --study all --scale 4       # every study, 4x the steps (a GPU)
     python -m hiu_tf ablate --study tasks --steps 300 --only heatmap,heatmap+mask+pof
+    python -m hiu_tf ablate --study ssl --fractions 0.02,0.1,0.3,1   # add a 2 % row
 
 Trains every variant of the study for the same number of steps with the same
 seeds on one synthetic training set, evaluates each on a held-out synthetic
@@ -62,6 +63,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", default="", help="comma-separated variant names to run (default: all)"
     )
+    parser.add_argument(
+        "--fractions",
+        default=None,
+        help="ssl study: comma-separated labelled fractions in (0, 1] besides the "
+        "untrained 0 %% row (default 0.1,0.3,1); runs of other fractions in --out are kept",
+    )
     add_config_arguments(
         parser,
         example="model.width=24",
@@ -82,9 +89,10 @@ def run(args: argparse.Namespace) -> int:
     from training.kit.studies import STUDIES, variants
 
     studies = STUDIES if args.study == "all" else (args.study,)
+    fractions = _fractions(args.fractions, args.study)
     if args.list:
         for study in studies:
-            for v in variants(study):
+            for v in variants(study, fractions if study == "ssl" else None):
                 print(f"{study:<8} {v.slug:<24} {v.name}")
         return 0
     if args.study == "all" and args.only:
@@ -100,11 +108,44 @@ def run(args: argparse.Namespace) -> int:
             out = os.path.join(args.out or "runs", f"ablate-{study}")
         else:
             out = args.out or os.path.join("runs", f"ablate-{study}")
-        _run_study(args, study, out, only)
+        _run_study(args, study, out, only, fractions if study == "ssl" else None)
     return 0
 
 
-def _run_study(args: argparse.Namespace, study: str, out: str, only: tuple[str, ...]) -> None:
+def _fractions(text: str | None, study: str) -> tuple[float, ...] | None:
+    """`--fractions` as numbers (checked by `training.kit.studies.ssl_fractions`)."""
+    from hiu_tf.errors import UserError
+    from training.kit import ExperimentError
+    from training.kit.studies import ssl_fractions
+
+    if text is None:
+        return None
+    if study not in ("ssl", "all"):
+        raise UserError(
+            f"--fractions is an option of the ssl study. Received: --study={study} --fractions"
+        )
+    try:
+        found = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise UserError(
+            f"--fractions takes comma-separated numbers, e.g. 0.02,0.1. Received: {text!r}"
+        ) from None
+    if not found:
+        raise UserError("--fractions names no fraction. Received: --fractions=''")
+    try:
+        ssl_fractions(found)
+    except ExperimentError as e:
+        raise UserError(f"--fractions: {e}") from None
+    return found
+
+
+def _run_study(
+    args: argparse.Namespace,
+    study: str,
+    out: str,
+    only: tuple[str, ...],
+    fractions: tuple[float, ...] | None,
+) -> None:
     import time
 
     from training.ablate import run_ablation
@@ -118,6 +159,7 @@ def _run_study(args: argparse.Namespace, study: str, out: str, only: tuple[str, 
         scale=args.scale,
         budget_minutes=args.budget_minutes,
         only=only,
+        fractions=fractions,
         config_path=args.config,
         overrides=tuple(args.overrides),
         train_samples=args.train_samples,

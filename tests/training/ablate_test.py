@@ -87,3 +87,43 @@ def test_a_study_reuses_the_same_run_of_a_sibling_study(tmp_path, stick_npz):
     other = {**kwargs, "steps": 3}
     ablate.run_ablation("tam", str(tmp_path / "ablate-tam-3"), echo=lines.append, **other)
     assert not any("reused" in line for line in lines)
+
+
+def test_ssl_study_at_other_fractions_keeps_the_earlier_rows(tmp_path, stick_npz):
+    out = str(tmp_path / "ssl")
+    kwargs = dict(
+        seeds=1,
+        steps=1,
+        overrides=("model.input_size=32", "train.jit_compile=false", "data.batch_size=2"),
+        train_samples=8,
+        heldout_samples=4,
+        hand_model=stick_npz,
+        run_eagerly=True,
+        verbose=0,
+    )
+    first = ablate.run_ablation("ssl", out, fractions=(0.25,), only=("labelled25",), **kwargs)
+    assert sorted(first["runs"]) == ["labelled25/seed0"]
+    assert os.path.isdir(os.path.join(out, "data", "ssl-25", "labelled"))
+    with open(f"{out}/results.json") as f:
+        assert [v["claim"] for v in json.load(f)["verdicts"]] == ["SSL > no SSL at 25 %"]
+    # Another fraction: the 25 % run stays in results.json, out of the table.
+    lines = []
+    second = ablate.run_ablation(
+        "ssl", out, fractions=(0.5,), only=("labelled50",), echo=lines.append, **kwargs
+    )
+    assert sorted(second["runs"]) == ["labelled25/seed0", "labelled50/seed0"]
+    assert "25 %" not in second["text"] and "50 %" in second["text"]
+    # Both asked for again: nothing retrained.
+    lines.clear()
+    both = ablate.run_ablation(
+        "ssl",
+        out,
+        fractions=(0.25, 0.5),
+        only=("labelled25", "labelled50"),
+        echo=lines.append,
+        **kwargs,
+    )
+    assert sum("done earlier, skipped" in line for line in lines) == 2
+    assert "SSL > no SSL at 25 %" in both["text"] and "SSL > no SSL at 50 %" in both["text"]
+    with pytest.raises(ablate.AblationError, match="options of the ssl study"):
+        ablate.run_ablation("tam", out, fractions=(0.5,), **kwargs)

@@ -28,7 +28,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from training.kit.studies import FLOPS_STUDIES, Variant
+from training.kit.studies import FLOPS_STUDIES, Variant, percent
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
@@ -108,8 +108,11 @@ def left_untrained(row: Mapping[str, Any]) -> dict[str, bool | None]:
     return out
 
 
-def verdicts(study: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The paper's claims of a study (`CLAIMS`) judged on every column.
+def verdicts(
+    study: str, table: Mapping[str, Any], variant_list: Sequence[Variant] | None = None
+) -> list[dict[str, Any]]:
+    """The paper's claims of a study (`studies.claims` of `variant_list`, default the
+    study's rows) judged on every column.
 
     Returns:
         Per claim: `claim` (words), `columns` ({column: "held" | "not held" |
@@ -118,11 +121,11 @@ def verdicts(study: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
         does), "not held" (every one that differs goes against it), "mixed", or
         "within spread" (no column differs), or "not run".
     """
-    from training.kit.studies import CLAIMS
+    from training.kit.studies import claims
 
     words = {"better": "held", "worse": "not held", "within spread": "within spread"}
     out = []
-    for better, worse, claim in CLAIMS[study]:
+    for better, worse, claim in claims(study, variant_list):
         a, b = table.get(better, {}), table.get(worse, {})
         columns: dict[str, str | None] = {}
         for column, _, _ in COLUMNS:
@@ -148,11 +151,12 @@ def verdicts(study: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def verdict_lines(study: str, table: Mapping[str, Any]) -> list[str]:
-    """One line per claim: the verdict and the reason (which columns say what)."""
+def verdict_lines(judged: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per claim of `verdicts`' list: the verdict and the reason (which
+    columns say what)."""
     headings = {column: heading for column, _, heading in COLUMNS}
     lines = []
-    for v in verdicts(study, table):
+    for v in judged:
         by: dict[str, list[str]] = {}
         for column, word in v["columns"].items():
             if word is not None:
@@ -216,7 +220,7 @@ def format_table(
             tasks = next(o for o in v.overrides if o.startswith("model.tasks="))
             first = ["✓" if t in tasks else "✗" for t in ("heatmap", "mask", "pof")]
         elif study == "ssl":
-            first = [f"{int(round(100 * (v.label_fraction or 0)))} %", "✓" if v.unlabelled else "✗"]
+            first = [f"{percent(v.label_fraction or 0)} %", "✓" if v.unlabelled else "✗"]
         else:
             first = [v.name]
         cells = [cell(row.get(c)) for c, _, _ in COLUMNS]
@@ -264,9 +268,9 @@ def write_results(out: str, results: Mapping[str, Any], variant_list: Sequence[V
     study = results["study"]
     seeds = results["seeds"]
     table = build_table(study, variant_list, results["runs"], seeds)
-    results = {**results, "table": table, "verdicts": verdicts(study, table)}
+    results = {**results, "table": table, "verdicts": verdicts(study, table, variant_list)}
     write_json(os.path.join(out, RESULTS_JSON), results)
-    claims = verdict_lines(study, table)
+    claims = verdict_lines(results["verdicts"])
     untrained = [
         f"- {v.name}: "
         + ", ".join(

@@ -20,7 +20,8 @@ Studies (`variants(study)`; the display names follow the paper, `§` = no TAM,
   blocks' expansion 2 or 1, and with or without the task decoders' residual
   block at full resolution (`model.decoder_full_res`), plus one stack: what each
   cut of the int8 latency (`benchmarks/bench_infer.py`) costs in accuracy.
-* `ssl` (Fig. 10): 0, 10, 30 and 100 % of the training samples labelled. Without
+* `ssl` (Fig. 10): 0, 10, 30 and 100 % of the training samples labelled (other
+  fractions: `variants("ssl", fractions)`, `--fractions`). Without
   SSL: training on the labelled subset only, self-supervised weights 0 (with
   0 % there is nothing to train on: the initial model is evaluated). With SSL
   (‡): the labelled subset plus the rest as unlabelled samples
@@ -84,8 +85,9 @@ STUDY_OVERRIDES = {
     "ssl": (*TWO_STACKS, "model.render_mask=true"),
 }
 # The paper's directions each study tests: (variant expected better, variant expected
-# worse, the claim in words). `mobile` is ours and claims nothing.
-CLAIMS = {
+# worse, the claim in words). `mobile` is ours and claims nothing; the ssl study's
+# claims follow its fractions (`claims`).
+_CLAIMS = {
     "stacks": (
         ("4-stack", "2-stack", "4-stack > 2-stack"),
         ("4-stack", "1-stack", "4-stack > 1-stack"),
@@ -101,11 +103,6 @@ CLAIMS = {
         ("heatmap+mask+pof", "mask+pof", "all three tasks > mask + POF"),
     ),
     "mobile": (),
-    "ssl": (
-        ("labelled10-ssl", "labelled10", "SSL > no SSL at 10 %"),
-        ("labelled30-ssl", "labelled30", "SSL > no SSL at 30 %"),
-        ("labelled100-ssl", "labelled100", "SSL > no SSL at 100 %"),
-    ),
 }
 FLOPS_STUDIES = ("stacks", "tam", "mobile")  # studies whose table has a FLOPs column
 # mobile: (slug, name, stacks, expansion, decoders' full-resolution block)
@@ -161,12 +158,67 @@ def _stack(n: int, tam: bool = True) -> Variant:
     )
 
 
-def variants(study: str) -> list[Variant]:
-    """The rows of a study, in the paper's order.
+def percent(fraction: float) -> str:
+    """A labelled fraction as the ssl study names it: 0.1 -> "10", 0.025 -> "2.5"."""
+    return f"{100 * fraction:g}"
+
+
+def ssl_fractions(fractions: Sequence[float] | None = None) -> tuple[float, ...]:
+    """The ssl study's labelled fractions: 0 (the untrained row) and `fractions`
+    (default `SSL_FRACTIONS`' others), sorted, each in (0, 1].
+
+    Raises:
+        ExperimentError: a fraction outside (0, 1], or two that name the same percent.
+    """
+    if fractions is None:
+        return SSL_FRACTIONS
+    for f in fractions:
+        if not 0 < f <= 1:
+            raise ExperimentError(
+                f"labelled fractions must be in (0, 1]. Received: {f!r} (0 % is always a row)"
+            )
+    found = sorted(set(fractions))
+    names = [percent(f) for f in found]
+    if len(set(names)) != len(names):
+        raise ExperimentError(
+            f"labelled fractions must differ in percent. Received: {', '.join(names)} %"
+        )
+    return (0.0, *found)
+
+
+def claims(study: str, variant_list: Sequence[Variant] | None = None):
+    """The paper's claims a study tests, as (better slug, worse slug, words).
+
+    The ssl study's are "SSL > no SSL" at each labelled fraction of `variant_list`
+    (default: `variants("ssl")`); the others are fixed.
 
     Raises:
         ExperimentError: an unknown study.
     """
+    if study != "ssl":
+        if study not in _CLAIMS:
+            raise ExperimentError(f"--study must be one of {STUDIES}. Received: --study={study!r}")
+        return _CLAIMS[study]
+    return tuple(
+        (v.slug, v.slug.removesuffix("-ssl"), f"SSL > no SSL at {percent(v.label_fraction)} %")
+        for v in (variant_list if variant_list is not None else variants("ssl"))
+        if v.unlabelled
+    )
+
+
+def variants(study: str, fractions: Sequence[float] | None = None) -> list[Variant]:
+    """The rows of a study, in the paper's order.
+
+    Args:
+        study: one of `STUDIES`.
+        fractions: ssl only: the labelled fractions besides 0 (default 0.1, 0.3, 1).
+
+    Raises:
+        ExperimentError: an unknown study, fractions for another study than ssl, or
+            a bad fraction (`ssl_fractions`).
+    """
+    if fractions is not None and study != "ssl":
+        raise ExperimentError(f"labelled fractions are options of the ssl study, not of {study!r}")
     if study == "stacks":
         return [_stack(4), _stack(2), _stack(1)]
     if study == "tam":
@@ -205,8 +257,8 @@ def variants(study: str) -> list[Variant]:
         ]
     if study == "ssl":
         out = []
-        for fraction in SSL_FRACTIONS:
-            pct = int(round(100 * fraction))
+        for fraction in ssl_fractions(fractions):
+            pct = percent(fraction)
             out.append(
                 Variant(
                     slug=f"labelled{pct}",

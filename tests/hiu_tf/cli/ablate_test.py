@@ -1,5 +1,7 @@
 """`python -m hiu_tf ablate`: listing variants and rejecting bad options (the runs: tests/training/ablate_test.py)."""
 
+import os
+
 from hiu_tf.__main__ import main
 
 
@@ -37,3 +39,17 @@ def test_ablate_all_lists_every_study_and_refuses_only(tmp_path, capsys):
     assert "--only names variants of one study" in capsys.readouterr().err
     assert main(["ablate", "--study", "tam", "--out", out, "--scale", "0"]) == 2
     assert "--scale" in capsys.readouterr().err
+
+
+def test_ablate_fractions_are_the_ssl_studys(tmp_path, capsys):
+    assert main(["ablate", "--study", "ssl", "--fractions", "0.02,1", "--list"]) == 0
+    slugs = [line.split()[1] for line in capsys.readouterr().out.strip().splitlines()]
+    assert slugs == ["labelled0", "labelled2", "labelled2-ssl", "labelled100", "labelled100-ssl"]
+    out = str(tmp_path / "a")
+    assert main(["ablate", "--study", "tam", "--out", out, "--fractions", "0.1"]) == 2
+    assert "--fractions is an option of the ssl study" in capsys.readouterr().err
+    assert main(["ablate", "--study", "ssl", "--out", out, "--fractions", "0.1,ten"]) == 2
+    assert "comma-separated numbers" in capsys.readouterr().err
+    assert main(["ablate", "--study", "ssl", "--out", out, "--fractions", "0.1,2"]) == 2
+    assert "Received: 2.0" in capsys.readouterr().err
+    assert not os.path.exists(out)  # refused before anything is written

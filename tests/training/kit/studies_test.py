@@ -61,11 +61,52 @@ def test_variant_lists_follow_the_paper():
         assert (model.num_stacks, model.width) == (2, studies.ablation_width(2))
     assert not studies.base_config("mobile").train.jit_compile
     assert studies.base_config("stacks").train.jit_compile
-    for study, claims in studies.CLAIMS.items():  # every claim names two of its variants
+    for study in studies.STUDIES:  # every claim names two of its variants
         slugs = {v.slug for v in studies.variants(study)}
-        assert all(a in slugs and b in slugs for a, b, _ in claims)
+        assert all(a in slugs and b in slugs for a, b, _ in studies.claims(study))
+    assert [c for *_, c in studies.claims("ssl")] == [
+        "SSL > no SSL at 10 %",
+        "SSL > no SSL at 30 %",
+        "SSL > no SSL at 100 %",
+    ]
     with pytest.raises(ExperimentError, match="--study must be one of"):
         studies.variants("depth")
+
+
+def test_ssl_fractions_name_rows_and_claims():
+    ssl = studies.variants("ssl", [0.3, 0.025])
+    assert [v.slug for v in ssl] == [
+        "labelled0",
+        "labelled2.5",
+        "labelled2.5-ssl",
+        "labelled30",
+        "labelled30-ssl",
+    ]
+    assert ssl[2].name == "2.5 % labelled ‡" and ssl[2].label_fraction == 0.025
+    assert studies.claims("ssl", ssl) == (
+        ("labelled2.5-ssl", "labelled2.5", "SSL > no SSL at 2.5 %"),
+        ("labelled30-ssl", "labelled30", "SSL > no SSL at 30 %"),
+    )
+    assert studies.ssl_fractions() == studies.SSL_FRACTIONS
+    assert studies.percent(0.07) == "7" and studies.percent(0.3) == "30"
+    with pytest.raises(ExperimentError, match=r"in \(0, 1\]. Received: 0"):
+        studies.variants("ssl", [0, 0.5])
+    with pytest.raises(ExperimentError, match="Received: 1.5"):
+        studies.variants("ssl", [1.5])
+    with pytest.raises(ExperimentError, match="differ in percent"):
+        studies.variants("ssl", [0.1, 0.1000000001])
+    with pytest.raises(ExperimentError, match="options of the ssl study"):
+        studies.variants("stacks", [0.1])
+    # The verdicts follow the rows asked for.
+    table = {
+        "labelled2.5": {"3d": _stat(0.30, 0.01)},
+        "labelled2.5-ssl": {"3d": _stat(0.40, 0.01)},
+    }
+    found = results.verdicts("ssl", table, ssl)
+    assert [(v["claim"], v["verdict"]) for v in found] == [
+        ("SSL > no SSL at 2.5 %", "held"),
+        ("SSL > no SSL at 30 %", "not run"),
+    ]
 
 
 def test_widths_keep_the_flops_of_the_stacks_about_equal():
@@ -137,7 +178,7 @@ def test_verdicts_follow_the_seed_spread():
     table["1-stack"] = {"2d": a, "2d_mesh": _stat(0.7, 0.01), "mask": b, "3d": _stat(0.7, 0.01)}
     found = {v["claim"]: v for v in results.verdicts("stacks", table)}
     assert found["2-stack > 1-stack"]["verdict"] == "not held"
-    lines = results.verdict_lines("stacks", table)
+    lines = results.verdict_lines(results.verdicts("stacks", table))
     assert lines[0].startswith("4-stack > 2-stack: **mixed** (held on 2D Pose; within spread")
     assert results.verdicts("stacks", {})[0]["verdict"] == "not run"
     assert results.compare((0.5, 0.01), (0.53, 0.01), higher=True) == "better"
