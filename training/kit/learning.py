@@ -413,6 +413,16 @@ def _table_lines(
 CROP_RELATIVE_KEYS = ("median_2d_heatmap_px", "median_2d_mesh_px")
 
 
+def line_colors(n: int) -> list:
+    """`n` colours, one per curve: matplotlib's 10-colour cycle, or 20 colours
+    (`tab20`) when there are more curves, so that no two curves share one
+    (the ssl study with extra fractions has 11). Beyond 20 they repeat."""
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
+    return [palette[i % len(palette)] for i in range(n)]
+
+
 def plot_learning_curves(
     runs: Sequence[tuple[Sequence[Mapping[str, Any]], str, int]],
     path: str,
@@ -450,17 +460,18 @@ def plot_learning_curves(
         return 100.0 / crop if relative(key) else 1.0
 
     limits = {t.key: t.limit(target_crop) for t in targets}
+    colors = line_colors(len(runs))
     figure = Figure(figsize=(14.0, 6.5), dpi=100)
     FigureCanvasAgg(figure)
     for i, (heading, key, _, higher) in enumerate(CURVE_COLUMNS):
         ax = figure.add_subplot(2, 5, i + 1)
         drawn = []
-        for rows, label, crop in runs:
+        for (rows, label, crop), color in zip(runs, colors, strict=True):
             steps = [max(r["step"], 1) if log_steps else r["step"] for r in rows]
             values = [
                 float("nan") if r.get(key) is None else scale(key, crop) * r[key] for r in rows
             ]
-            ax.plot(steps, values, "o-", markersize=3, label=label)
+            ax.plot(steps, values, "o-", markersize=3, label=label, color=color)
             drawn += [v for v in values if math.isfinite(v)]
         if key in limits:
             limit = limits[key] * scale(key, target_crop)

@@ -119,3 +119,12 @@ def test_plot_learning_curves_writes_a_figure_of_several_runs(tmp_path):
     assert path == str(tmp_path / "curves.png")
     image = matplotlib.image.imread(path)
     assert image.shape[:2] == (650, 1400) and image.std() > 0
+
+
+def test_every_curve_gets_its_own_colour():
+    import matplotlib
+
+    assert learning.line_colors(3) == list(matplotlib.colormaps["tab10"].colors[:3])
+    eleven = learning.line_colors(11)  # the ssl study with two extra fractions
+    assert len(set(eleven)) == 11
+    assert learning.line_colors(21)[20] == eleven[0]  # beyond 20 they repeat
