@@ -158,6 +158,12 @@ def _stack(n: int, tam: bool = True) -> Variant:
     )
 
 
+def check_study(study: str) -> None:
+    """ExperimentError unless `study` is one of `STUDIES`."""
+    if study not in STUDIES:
+        raise ExperimentError(f"--study must be one of {STUDIES}. Received: --study={study!r}")
+
+
 def percent(fraction: float) -> str:
     """A labelled fraction as the ssl study names it: 0.1 -> "10", 0.025 -> "2.5"."""
     return f"{100 * fraction:g}"
@@ -196,8 +202,7 @@ def claims(study: str, variant_list: Sequence[Variant] | None = None):
         ExperimentError: an unknown study.
     """
     if study != "ssl":
-        if study not in _CLAIMS:
-            raise ExperimentError(f"--study must be one of {STUDIES}. Received: --study={study!r}")
+        check_study(study)
         return _CLAIMS[study]
     return tuple(
         (v.slug, v.slug.removesuffix("-ssl"), f"SSL > no SSL at {percent(v.label_fraction)} %")
@@ -217,6 +222,7 @@ def variants(study: str, fractions: Sequence[float] | None = None) -> list[Varia
         ExperimentError: an unknown study, fractions for another study than ssl, or
             a bad fraction (`ssl_fractions`).
     """
+    check_study(study)
     if fractions is not None and study != "ssl":
         raise ExperimentError(f"labelled fractions are options of the ssl study, not of {study!r}")
     if study == "stacks":
@@ -277,7 +283,7 @@ def variants(study: str, fractions: Sequence[float] | None = None) -> list[Varia
                     )
                 )
         return out
-    raise ExperimentError(f"--study must be one of {STUDIES}. Received: --study={study!r}")
+    raise AssertionError(f"no variants for the study {study!r}")  # every study returns above
 
 
 def base_config(study: str, config_path: str = ABLATE_CONFIG, overrides: Sequence[str] = ()):
